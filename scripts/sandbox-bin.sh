@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Prints the path of the sandbox binary, building it first if no build exists for the current
+# sources. Builds are cached in .cache/sandbox/<key>/ where the key hashes go.mod, go.sum and every
+# Go source of sandbox/, so a second `make` reuses the binary and any change rebuilds it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root/sandbox"
+key=$( { cat go.mod go.sum; find . -name '*.go' -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-16)
+bin="$root/.cache/sandbox/$key/sandbox"
+if [ ! -x "$bin" ]; then
+  echo "building the sandbox (kube-apiserver $(sed -n 's/^[[:space:]]*k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' go.mod), etcd, controller-manager, node agent); a cold build takes ~10 minutes on 2 cores" >&2
+  mkdir -p "$(dirname "$bin")"
+  start=$(date +%s)
+  go build -buildvcs=false -o "$bin.tmp" ./cmd/sandbox
+  mv "$bin.tmp" "$bin"
+  echo "sandbox built in $(( $(date +%s) - start ))s: $bin" >&2
+  # Keep only the newest few builds.
+  ls -1dt "$root/.cache/sandbox"/*/ 2>/dev/null | tail -n +4 | xargs -r rm -rf
+fi
+echo "$bin"
