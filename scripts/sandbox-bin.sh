@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/sandbox"
-key=$( { cat go.mod go.sum; find . -name '*.go' -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-16)
+key=$( { cat go.mod go.sum; find . -path ./dex -prune -o -name '*.go' -type f -print | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-16)
 bin="$root/.cache/sandbox/$key/sandbox"
 if [ ! -x "$bin" ]; then
   echo "building the sandbox (kube-apiserver $(sed -n 's/^[[:space:]]*k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' go.mod), etcd, controller-manager, node agent); a cold build takes ~10 minutes on 2 cores" >&2

@@ -36,6 +36,8 @@ commands:
   down    --dir DIR                  stop the sandbox in DIR
   seed    --dir DIR                  create namespaces payments, checkout, ml-training with workloads
   status  --dir DIR                  show the sandbox state
+  kubeconfig --dir DIR --user U [--group G]... --out FILE
+                                     write a kubeconfig with a client certificate from the sandbox CA
   version                            print the Kubernetes version built in
 `
 
@@ -55,6 +57,8 @@ func main() {
 		err = withDir("seed", args, func(dir string) error { return seed.Run(context.Background(), dir, os.Stdout) })
 	case "status":
 		err = withDir("status", args, status)
+	case "kubeconfig":
+		err = kubeconfig(args)
 	case "version":
 		fmt.Println(kubernetesVersion())
 	case "etcd":
@@ -156,6 +160,20 @@ func nodeAgent(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return nodeagent.Run(ctx, c)
+}
+
+func kubeconfig(args []string) error {
+	fs := flag.NewFlagSet("kubeconfig", flag.ExitOnError)
+	dir := fs.String("dir", ".sandbox", "sandbox folder")
+	user := fs.String("user", "", "user name (certificate CN)")
+	out := fs.String("out", "", "kubeconfig to write")
+	var groups multiFlag
+	fs.Var(&groups, "group", "group (certificate O), repeatable")
+	_ = fs.Parse(args)
+	if *user == "" || *out == "" {
+		return fmt.Errorf("--user and --out are required")
+	}
+	return cluster.IssueKubeconfig(*dir, *user, groups, *out)
 }
 
 type multiFlag []string

@@ -76,6 +76,7 @@ func (b *broadcaster) subscribe(w io.Writer) (finished <-chan struct{}, cancel f
 		defer close(fin)
 		for chunk := range s.ch {
 			if _, err := w.Write(chunk); err != nil {
+				debugf("attach: writing %d bytes to the client failed: %v", len(chunk), err)
 				b.remove(s)
 				for range s.ch {
 				}

@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"log"
 	"errors"
 	"fmt"
 	"io"
@@ -412,12 +413,32 @@ func (c *container) attach(ctx context.Context, in io.Reader, out, errOut io.Wri
 	}
 	select {
 	case <-ctx.Done():
+		debugf("attach %s: client went away", c.spec.Name)
 		return nil
 	case <-r.exited:
 		for _, f := range finished {
 			<-f
 		}
+		debugf("attach %s: container exited, output delivered", c.spec.Name)
+		// When this returns, cri-streaming writes the status and closes the connection at once.
+		// The apiserver's upgrade proxy tears down both halves as soon as either copy ends, so
+		// under load the last output frames can be dropped on their way to an SPDY client. A
+		// short linger lets them through first (seen with 1 of 10 concurrent attaches on 2 cores).
+		select {
+		case <-ctx.Done():
+		case <-time.After(attachLinger):
+		}
 		return nil
+	}
+}
+
+// attachLinger is how long an attach stays open after the container's last output.
+const attachLinger = 250 * time.Millisecond
+
+// debugf logs when SANDBOX_DEBUG is set.
+func debugf(format string, args ...any) {
+	if os.Getenv("SANDBOX_DEBUG") != "" {
+		log.Printf("debug: "+format, args...)
 	}
 }
 
