@@ -12,7 +12,11 @@ trap '"$bin" down --dir "$dir" || true' EXIT
 
 export JITGATE_SANDBOX_DIR=$dir
 cd "$root"
-cargo test -p jitgate-e2e -- --ignored --test-threads="${E2E_THREADS:-4}"
+# One filter per selected kubectl version, so only the cases that run a real kubectl are counted.
+filters=()
+IFS=, read -ra versions <<<"${JITGATE_KUBECTL_VERSIONS:-1.27,1.33}"
+for v in "${versions[@]}"; do filters+=("kubectl_${v//./_}"); done
+cargo test -p jitgate-e2e -- --ignored --test-threads="${E2E_THREADS:-4}" "${filters[@]}"
 
 echo "--- sandbox resource use after the suite (VmRSS now / VmHWM peak) ---"
 python3 - "$dir/state.json" <<'PY'

@@ -1,0 +1,975 @@
+//! The request path: authenticate → refuse impersonation → classify → authorize → forward with
+//! impersonation → (long-lived responses) register under the grant and cut on expiry or revocation.
+//! Every decision is written to the audit log before the response leaves.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc;
+
+use jitgate_audit::{AuditEvent, Decision as AuditDecision, EventKind};
+
+use crate::authn::{AuthnError, CertAuthenticator, Identity, TokenAuthenticator, unix_now};
+use crate::body::{BodyError, BoxBody, empty};
+use crate::impersonate::{
+    Impersonation, downstream_headers, forbidden_impersonation, upstream_headers,
+};
+use crate::metrics::{Metrics, Outcome};
+use crate::server::ConnInfo;
+use crate::status::{status_json, status_response};
+use crate::streams::{CutReason, StreamRegistry};
+use crate::upstream::Upstream;
+
+/// What a client hears when its request cannot be recorded.
+const AUDIT_DOWN: &str =
+    "jitgate cannot write its audit log, and nothing happens unrecorded; tell the platform team";
+
+/// A fresh random id with a prefix (`s-1f3a9c0e`).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}{:08x}", rand::random::<u32>())
+}
+
+/// RFC 3339 UTC for messages.
+pub fn rfc3339(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("unix {secs}"))
+}
+
+/// One active grant, as the request path needs it.
+#[derive(Debug, Clone)]
+struct ActiveGrant {
+    id: String,
+    profile: String,
+    expires_at: i64,
+}
+
+/// Everything authorization reads, rebuilt whenever the store changes.
+struct AuthzSnapshot {
+    index: jitgate_authz::GrantIndex,
+    by_user: HashMap<String, Vec<ActiveGrant>>,
+    ids: HashSet<String>,
+    next_expiry: Option<i64>,
+}
+
+impl std::fmt::Debug for AuthzSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthzSnapshot")
+            .field("grants", &self.ids.len())
+            .finish()
+    }
+}
+
+/// What the gateway is built from.
+#[derive(Debug)]
+pub struct GatewayParts {
+    /// The apiserver.
+    pub upstream: Upstream,
+    /// Client-certificate verification (the jitgate CA).
+    pub certs: CertAuthenticator,
+    /// Bearer-token verification (OIDC), if configured.
+    pub tokens: Option<Arc<dyn TokenAuthenticator>>,
+    /// Where grants live.
+    pub store: Arc<dyn jitgate_store::GrantStore>,
+    /// The decision log.
+    pub audit: Arc<jitgate_audit::AuditLog>,
+    /// The profiles grants refer to.
+    pub profiles: jitgate_authz::Profiles,
+}
+
+/// The gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    upstream: Upstream,
+    certs: CertAuthenticator,
+    tokens: Option<Arc<dyn TokenAuthenticator>>,
+    store: Arc<dyn jitgate_store::GrantStore>,
+    audit: Arc<jitgate_audit::AuditLog>,
+    profiles: jitgate_authz::Profiles,
+    authz: ArcSwap<AuthzSnapshot>,
+    seen_change: AtomicI64,
+    streams: StreamRegistry,
+    metrics: Metrics,
+}
+
+/// An audit event being filled in along the request path.
+#[derive(Debug, Clone, Default)]
+struct Draft {
+    user: Option<String>,
+    groups: Vec<String>,
+    auth: Option<&'static str>,
+    grant: Option<String>,
+    session: String,
+    verb: Option<String>,
+    api_group: Option<String>,
+    resource: Option<String>,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+    path: String,
+    command: Option<Vec<String>>,
+    source_ip: Option<std::net::IpAddr>,
+    user_agent: Option<String>,
+}
+
+impl Gateway {
+    /// Builds the gateway and loads the active grants once.
+    pub async fn new(parts: GatewayParts) -> Result<Arc<Self>, jitgate_store::StoreError> {
+        let snapshot = build_snapshot(parts.store.as_ref(), &parts.profiles).await?;
+        let counter = parts.store.change_counter().await?;
+        Ok(Arc::new(Self {
+            upstream: parts.upstream,
+            certs: parts.certs,
+            tokens: parts.tokens,
+            store: parts.store,
+            audit: parts.audit,
+            profiles: parts.profiles,
+            authz: ArcSwap::from_pointee(snapshot),
+            seen_change: AtomicI64::new(counter),
+            streams: StreamRegistry::default(),
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// Polls the store every `every` and applies grant changes: new grants become usable, and
+    /// streams of revoked grants are cut. Runs until the task is dropped.
+    pub async fn watch_grants(self: Arc<Self>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.refresh().await {
+                tracing::warn!("reloading grants: {e}");
+            }
+        }
+    }
+
+    async fn refresh(&self) -> Result<(), jitgate_store::StoreError> {
+        let counter = self.store.change_counter().await?;
+        let now = unix_now();
+        let expired_since = self.authz.load().next_expiry.is_some_and(|t| t <= now);
+        if counter == self.seen_change.load(Ordering::Acquire) && !expired_since {
+            return Ok(());
+        }
+        let snapshot = build_snapshot(self.store.as_ref(), &self.profiles).await?;
+        self.seen_change.store(counter, Ordering::Release);
+        let ids = snapshot.ids.clone();
+        self.authz.store(Arc::new(snapshot));
+        // Streams of grants that are no longer active end now, with the reason from the store.
+        let mut reasons: HashMap<String, CutReason> = HashMap::new();
+        let inactive: Vec<String> = self
+            .streams
+            .grants()
+            .into_iter()
+            .filter(|g| !ids.contains(g))
+            .collect();
+        for g in inactive {
+            if reasons.contains_key(&g) {
+                continue;
+            }
+            let found = match jitgate_store::GrantId::parse(&g) {
+                Ok(id) => self.store.get(&id).await,
+                Err(e) => Err(e),
+            };
+            let reason = match found {
+                Ok(Some(grant)) => cut_reason(&grant),
+                _ => CutReason {
+                    kind: "revoked",
+                    message: format!("access ended: grant {g} no longer exists"),
+                },
+            };
+            reasons.insert(g, reason);
+        }
+        let mut cut = 0;
+        for (g, reason) in &reasons {
+            cut += self.streams.cut_grant(g, reason);
+        }
+        self.metrics.streams_cut(cut);
+        Ok(())
+    }
+
+    /// Ends every live stream (shutdown).
+    pub fn cut_all(&self, message: &str) {
+        let n = self.streams.cut_all(&CutReason {
+            kind: "shutdown",
+            message: message.to_owned(),
+        });
+        self.metrics.streams_cut(n);
+    }
+
+    /// Whether the gateway can serve: the store answers.
+    pub async fn ready(&self) -> Result<(), String> {
+        self.store
+            .change_counter()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The Prometheus exposition.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(self.streams.len())
+    }
+
+    async fn authenticate(
+        &self,
+        req: &Request<Incoming>,
+        conn: &ConnInfo,
+    ) -> Result<Identity, AuthnError> {
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        if let Some(token) = bearer {
+            return match &self.tokens {
+                Some(tokens) => tokens.authenticate(token).await,
+                None => Err(AuthnError::Token(
+                    "this gateway has no OIDC issuer configured".into(),
+                )),
+            };
+        }
+        if conn.client_chain.is_empty() {
+            return Err(AuthnError::NoCredentials);
+        }
+        self.certs.authenticate(&conn.client_chain)
+    }
+
+    /// Handles one request from kubectl.
+    pub async fn handle(
+        self: &Arc<Self>,
+        mut req: Request<Incoming>,
+        conn: Arc<ConnInfo>,
+    ) -> Response<BoxBody> {
+        let started = Instant::now();
+        let mut draft = Draft {
+            session: conn.session.clone(),
+            path: req.uri().path().to_owned(),
+            source_ip: Some(conn.peer.ip()),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            ..Draft::default()
+        };
+
+        let identity = match self.authenticate(&req, &conn).await {
+            Ok(id) => id,
+            Err(e) => {
+                return self
+                    .refuse(
+                        draft,
+                        StatusCode::UNAUTHORIZED,
+                        &e.to_string(),
+                        Outcome::Unauthenticated,
+                        started,
+                    )
+                    .await;
+            }
+        };
+        draft.user = Some(identity.user.clone());
+        draft.groups = identity.groups.clone();
+        draft.auth = Some(identity.method.as_str());
+
+        if let Some(name) = forbidden_impersonation(req.headers()) {
+            let msg = format!(
+                "jitgate refuses client impersonation ({name} header): the gateway alone asserts who you are; drop --as/--as-group/--as-uid"
+            );
+            return self
+                .refuse(draft, StatusCode::FORBIDDEN, &msg, Outcome::Denied, started)
+                .await;
+        }
+
+        let info = match jitgate_classify::classify(
+            req.method().as_str(),
+            req.uri().path(),
+            req.uri().query(),
+        ) {
+            Ok(info) => info,
+            Err(e) => {
+                return self
+                    .refuse(
+                        draft,
+                        StatusCode::BAD_REQUEST,
+                        &e.to_string(),
+                        Outcome::BadRequest,
+                        started,
+                    )
+                    .await;
+            }
+        };
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        draft.verb = Some(info.verb.clone());
+        draft.api_group = non_empty(&info.api_group);
+        draft.resource = non_empty(&info.resource);
+        draft.namespace = non_empty(&info.namespace);
+        draft.name = non_empty(&info.name);
+        draft.subresource = non_empty(&info.subresource);
+        if info.subresource == "exec" {
+            draft.command = Some(query_values(req.uri().query(), "command"));
+        }
+
+        let snapshot = self.authz.load_full();
+        let now = unix_now();
+        let mut decision =
+            snapshot
+                .index
+                .authorize(&info, &identity.user, &self.profiles, now, None);
+        if let jitgate_authz::Decision::NeedPodLabels { pod, namespace } = &decision {
+            decision = match self.pod_labels(namespace, pod).await {
+                Ok(labels) => snapshot.index.authorize(
+                    &info,
+                    &identity.user,
+                    &self.profiles,
+                    now,
+                    Some(&labels),
+                ),
+                Err(why) => jitgate_authz::Decision::Deny {
+                    reason: format!(
+                        "could not read the labels of pod {namespace}/{pod} to check the grant's selector: {why}"
+                    ),
+                },
+            };
+        }
+        let grant = match decision {
+            jitgate_authz::Decision::Allow { grant, .. } => Some(grant.as_str().to_owned()),
+            jitgate_authz::Decision::AllowDiscovery => None,
+            jitgate_authz::Decision::Deny { reason } => {
+                return self
+                    .refuse(
+                        draft,
+                        StatusCode::FORBIDDEN,
+                        &reason,
+                        Outcome::Denied,
+                        started,
+                    )
+                    .await;
+            }
+            jitgate_authz::Decision::NeedPodLabels { pod, namespace } => {
+                let msg = format!(
+                    "could not decide access to pod {namespace}/{pod}: its labels are unknown"
+                );
+                return self
+                    .refuse(draft, StatusCode::FORBIDDEN, &msg, Outcome::Denied, started)
+                    .await;
+            }
+        };
+        draft.grant = grant.clone();
+        let mine = snapshot
+            .by_user
+            .get(&identity.user)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut profiles: Vec<&str> = mine
+            .iter()
+            .filter(|g| g.expires_at > now)
+            .map(|g| g.profile.as_str())
+            .collect();
+        profiles.sort_unstable();
+        profiles.dedup();
+        let expires_at = grant
+            .as_deref()
+            .and_then(|id| mine.iter().find(|g| g.id == id))
+            .map(|g| g.expires_at);
+        let who = Impersonation {
+            user: &identity.user,
+            profiles,
+            grant: grant.as_deref(),
+            session: &conn.session,
+        };
+
+        let upgrade = upgrade_value(&req);
+        let authorization = match self.upstream.authorization().await {
+            Ok(a) => a,
+            Err(e) => {
+                let msg =
+                    format!("the gateway cannot read its own credentials for the apiserver: {e}");
+                return self
+                    .refuse(
+                        draft,
+                        StatusCode::BAD_GATEWAY,
+                        &msg,
+                        Outcome::UpstreamError,
+                        started,
+                    )
+                    .await;
+            }
+        };
+        let headers = upstream_headers(
+            req.headers(),
+            &who,
+            upgrade.as_ref(),
+            authorization.as_deref(),
+        );
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        let uri = match self.upstream.uri(&path_and_query) {
+            Ok(u) => u,
+            Err(e) => {
+                return self
+                    .refuse(
+                        draft,
+                        StatusCode::BAD_REQUEST,
+                        &e.to_string(),
+                        Outcome::BadRequest,
+                        started,
+                    )
+                    .await;
+            }
+        };
+        let method = req.method().clone();
+        let long_lived = info.verb == "watch"
+            || (info.subresource == "log" && query_flag(req.uri().query(), "follow"));
+
+        if let Some(upgrade) = upgrade {
+            let Some(expires_at) = expires_at else {
+                let msg = "streams (exec, attach, port-forward) need a grant; request one with kubectl jit request";
+                return self
+                    .refuse(draft, StatusCode::FORBIDDEN, msg, Outcome::Denied, started)
+                    .await;
+            };
+            let client_upgrade = hyper::upgrade::on(&mut req);
+            let mut up = Request::new(empty());
+            *up.method_mut() = method;
+            *up.uri_mut() = uri;
+            *up.headers_mut() = headers;
+            up.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            up.headers_mut().insert(header::UPGRADE, upgrade);
+            let mut resp = match self.upstream.upgrade_client.request(up).await {
+                Ok(r) => r,
+                Err(e) => return self.upstream_failed(draft, &e, started).await,
+            };
+            if !self
+                .allowed(&draft, resp.status(), started, EventKind::Request)
+                .await
+            {
+                return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+            }
+            if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+                return self.pass_response(resp);
+            }
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            let mut head = Response::new(empty());
+            *head.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            *head.headers_mut() = resp.headers().clone();
+            let gateway = Arc::clone(self);
+            tokio::spawn(async move {
+                gateway
+                    .splice(client_upgrade, upstream_upgrade, draft, expires_at)
+                    .await;
+            });
+            return head;
+        }
+
+        let body = req
+            .into_body()
+            .map_err(|e| -> BodyError { Box::new(e) })
+            .boxed_unsync();
+        let mut up = Request::new(body);
+        *up.method_mut() = method;
+        *up.uri_mut() = uri;
+        *up.headers_mut() = headers;
+        let resp = match self.upstream.client.request(up).await {
+            Ok(r) => r,
+            Err(e) => return self.upstream_failed(draft, &e, started).await,
+        };
+        if !self
+            .allowed(&draft, resp.status(), started, EventKind::Request)
+            .await
+        {
+            return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+        }
+        if let Some(expires_at) = expires_at.filter(|_| long_lived && resp.status().is_success()) {
+            return self.cut_able(resp, draft, expires_at);
+        }
+        self.pass_response(resp)
+    }
+
+    fn pass_response(&self, resp: Response<Incoming>) -> Response<BoxBody> {
+        let (mut parts, body) = resp.into_parts();
+        downstream_headers(&mut parts.headers, false);
+        Response::from_parts(
+            parts,
+            body.map_err(|e| -> BodyError { Box::new(e) })
+                .boxed_unsync(),
+        )
+    }
+
+    /// A long-lived response (watch, `logs -f`): copied frame by frame by a task that ends it,
+    /// with a last word for the user, when the grant expires or is revoked.
+    fn cut_able(
+        self: &Arc<Self>,
+        resp: Response<Incoming>,
+        draft: Draft,
+        expires_at: i64,
+    ) -> Response<BoxBody> {
+        let (mut parts, mut body) = resp.into_parts();
+        downstream_headers(&mut parts.headers, false);
+        let json = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"));
+        let text = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/plain"));
+        let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BodyError>>(32);
+        let gateway = Arc::clone(self);
+        let grant = draft.grant.clone().unwrap_or_default();
+        tokio::spawn(async move {
+            let guard = gateway.streams.register(&grant);
+            let mut cut = guard.cut.clone();
+            let deadline = deadline_instant(expires_at);
+            let mut bytes_out: u64 = 0;
+            let started = Instant::now();
+            let mut ended_by: Option<CutReason> = None;
+            loop {
+                tokio::select! {
+                    frame = body.frame() => match frame {
+                        Some(Ok(f)) => {
+                            if let Some(d) = f.data_ref() { bytes_out += d.len() as u64; }
+                            if tx.send(Ok(f)).await.is_err() { break; }
+                        }
+                        Some(Err(e)) => { let _ = tx.send(Err(Box::new(e))).await; break; }
+                        None => break,
+                    },
+                    changed = cut.changed() => {
+                        if changed.is_ok() { ended_by = cut.borrow().clone(); }
+                        if ended_by.is_some() { break; }
+                    }
+                    () = tokio::time::sleep_until(deadline) => {
+                        ended_by = Some(expired_reason(&grant, expires_at));
+                        break;
+                    }
+                    () = tx.closed() => break,
+                }
+            }
+            if let Some(reason) = &ended_by {
+                let last = if json {
+                    Some(format!(
+                        "{{\"type\":\"ERROR\",\"object\":{}}}\n",
+                        status_json(StatusCode::FORBIDDEN, &reason.message)
+                    ))
+                } else if text {
+                    Some(format!("\njitgate: {}\n", reason.message))
+                } else {
+                    None
+                };
+                if let Some(last) = last {
+                    let _ = tx.send(Ok(Frame::data(Bytes::from(last)))).await;
+                }
+                gateway.metrics.streams_cut(1);
+            }
+            drop(guard);
+            gateway
+                .stream_ended(&draft, ended_by.as_ref(), 0, bytes_out, started)
+                .await;
+        });
+        let stream = tokio_stream_from(rx);
+        Response::from_parts(parts, StreamBody::new(stream).boxed_unsync())
+    }
+
+    /// Copies an upgraded connection both ways until either side closes or the grant ends.
+    async fn splice(
+        self: Arc<Self>,
+        client: hyper::upgrade::OnUpgrade,
+        upstream: hyper::upgrade::OnUpgrade,
+        draft: Draft,
+        expires_at: i64,
+    ) {
+        let started = Instant::now();
+        let (client, upstream) = match tokio::join!(client, upstream) {
+            (Ok(c), Ok(u)) => (c, u),
+            (c, u) => {
+                tracing::debug!(
+                    "upgrade failed: client {:?}, upstream {:?}",
+                    c.err(),
+                    u.err()
+                );
+                return;
+            }
+        };
+        let grant = draft.grant.clone().unwrap_or_default();
+        let guard = self.streams.register(&grant);
+        let mut cut = guard.cut.clone();
+        let mut client = TokioIo::new(client);
+        let mut upstream = TokioIo::new(upstream);
+        let deadline = deadline_instant(expires_at);
+        let mut ended_by = None;
+        let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
+        tokio::pin!(copy);
+        let (bytes_in, bytes_out) = loop {
+            tokio::select! {
+                res = &mut copy => break res.unwrap_or((0, 0)),
+                changed = cut.changed() => {
+                    if changed.is_ok() { ended_by = cut.borrow().clone(); }
+                    if ended_by.is_some() { break (0, 0); }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    ended_by = Some(expired_reason(&grant, expires_at));
+                    break (0, 0);
+                }
+            }
+        };
+        if ended_by.is_some() {
+            self.metrics.streams_cut(1);
+        }
+        drop(guard);
+        self.stream_ended(&draft, ended_by.as_ref(), bytes_in, bytes_out, started)
+            .await;
+    }
+
+    async fn pod_labels(
+        &self,
+        namespace: &str,
+        pod: &str,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let uri = self
+            .upstream
+            .uri(&format!("/api/v1/namespaces/{namespace}/pods/{pod}"))
+            .map_err(|e| e.to_string())?;
+        let mut req = Request::new(empty());
+        *req.uri_mut() = uri;
+        if let Ok(Some(auth)) = self.upstream.authorization().await
+            && let Ok(v) = HeaderValue::from_str(&auth)
+        {
+            req.headers_mut().insert(header::AUTHORIZATION, v);
+        }
+        req.headers_mut()
+            .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let resp = self
+            .upstream
+            .client
+            .request(req)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let body = http_body_util::Limited::new(resp.into_body(), 4 << 20)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!("the apiserver answered {status}"));
+        }
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            #[serde(default)]
+            labels: BTreeMap<String, String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Pod {
+            metadata: Meta,
+        }
+        serde_json::from_slice::<Pod>(&body)
+            .map(|p| p.metadata.labels)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn refuse(
+        &self,
+        draft: Draft,
+        code: StatusCode,
+        message: &str,
+        outcome: Outcome,
+        started: Instant,
+    ) -> Response<BoxBody> {
+        self.write_audit(
+            &draft,
+            EventKind::Request,
+            AuditDecision::Deny,
+            Some(message),
+            code.as_u16(),
+            0,
+            0,
+            started,
+        )
+        .await;
+        self.metrics.record(outcome, started.elapsed());
+        status_response(code, message)
+    }
+
+    async fn upstream_failed(
+        &self,
+        draft: Draft,
+        err: &hyper_util::client::legacy::Error,
+        started: Instant,
+    ) -> Response<BoxBody> {
+        let msg = format!("jitgate could not reach the Kubernetes API server: {err}");
+        self.write_audit(
+            &draft,
+            EventKind::Request,
+            AuditDecision::Allow,
+            Some(&msg),
+            502,
+            0,
+            0,
+            started,
+        )
+        .await;
+        self.metrics
+            .record(Outcome::UpstreamError, started.elapsed());
+        status_response(StatusCode::BAD_GATEWAY, &msg)
+    }
+
+    /// Records an allowed request; `false` when the audit log could not take it, in which case
+    /// the response must not reach the client.
+    async fn allowed(
+        &self,
+        draft: &Draft,
+        status: StatusCode,
+        started: Instant,
+        kind: EventKind,
+    ) -> bool {
+        let written = self
+            .write_audit(
+                draft,
+                kind,
+                AuditDecision::Allow,
+                None,
+                status.as_u16(),
+                0,
+                0,
+                started,
+            )
+            .await;
+        self.metrics.record(Outcome::Allowed, started.elapsed());
+        written
+    }
+
+    async fn stream_ended(
+        &self,
+        draft: &Draft,
+        reason: Option<&CutReason>,
+        bytes_in: u64,
+        bytes_out: u64,
+        started: Instant,
+    ) {
+        let why = reason.map(|r| format!("{}: {}", r.kind, r.message));
+        self.write_audit(
+            draft,
+            EventKind::StreamEnd,
+            AuditDecision::Allow,
+            why.as_deref(),
+            200,
+            bytes_in,
+            bytes_out,
+            started,
+        )
+        .await;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn write_audit(
+        &self,
+        d: &Draft,
+        kind: EventKind,
+        decision: AuditDecision,
+        reason: Option<&str>,
+        status: u16,
+        bytes_in: u64,
+        bytes_out: u64,
+        started: Instant,
+    ) -> bool {
+        let mut e = AuditEvent::new(kind);
+        e.user = d.user.clone();
+        e.groups = d.groups.clone();
+        e.grant = d.grant.clone();
+        e.session = Some(d.session.clone());
+        e.verb = d.verb.clone();
+        e.api_group = d.api_group.clone();
+        e.resource = d
+            .resource
+            .clone()
+            .or_else(|| (!d.path.is_empty()).then(|| d.path.clone()));
+        e.namespace = d.namespace.clone();
+        e.name = d.name.clone();
+        e.subresource = d.subresource.clone();
+        e.command = d.command.clone();
+        e.decision = Some(decision);
+        e.reason = reason.map(str::to_owned);
+        e.status = Some(status);
+        e.bytes_in = (bytes_in > 0).then_some(bytes_in);
+        e.bytes_out = (bytes_out > 0).then_some(bytes_out);
+        e.latency_ms = Some(started.elapsed().as_millis() as u64);
+        e.source_ip = d.source_ip;
+        e.user_agent = d.user_agent.clone();
+        match self.audit.append_async(e).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::error!("writing the audit log failed: {err}");
+                false
+            }
+        }
+    }
+}
+
+fn expired_reason(grant: &str, expires_at: i64) -> CutReason {
+    CutReason {
+        kind: "expired",
+        message: format!(
+            "access expired at {} (grant {grant}); run kubectl jit request to continue",
+            rfc3339(expires_at)
+        ),
+    }
+}
+
+fn cut_reason(grant: &jitgate_store::Grant) -> CutReason {
+    if let Some(at) = grant.revoked_at {
+        let by = grant.revoked_by.as_deref().unwrap_or("an approver");
+        let why = grant
+            .revoke_reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        return CutReason {
+            kind: "revoked",
+            message: format!(
+                "access revoked at {} by {by} (grant {}){why}; run kubectl jit request to continue",
+                rfc3339(at),
+                grant.id.as_str()
+            ),
+        };
+    }
+    expired_reason(grant.id.as_str(), grant.expires_at)
+}
+
+fn deadline_instant(expires_at: i64) -> tokio::time::Instant {
+    let left = expires_at.saturating_sub(unix_now()).max(0) as u64;
+    tokio::time::Instant::now() + Duration::from_secs(left)
+}
+
+fn upgrade_value(req: &Request<Incoming>) -> Option<HeaderValue> {
+    let wants = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
+    if !wants || req.method() == Method::CONNECT {
+        return None;
+    }
+    req.headers().get(header::UPGRADE).cloned()
+}
+
+fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (String, String)> + '_ {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let dec = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (dec(k), dec(v))
+        })
+}
+
+fn query_values(query: Option<&str>, key: &str) -> Vec<String> {
+    query_pairs(query)
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+fn query_flag(query: Option<&str>, key: &str) -> bool {
+    query_pairs(query).any(|(k, v)| k == key && (v == "true" || v == "1"))
+}
+
+async fn build_snapshot(
+    store: &dyn jitgate_store::GrantStore,
+    profiles: &jitgate_authz::Profiles,
+) -> Result<AuthzSnapshot, jitgate_store::StoreError> {
+    let now = unix_now();
+    let grants = store.active_grants(now).await?;
+    let mut by_user: HashMap<String, Vec<ActiveGrant>> = HashMap::new();
+    let mut ids = HashSet::new();
+    let mut next_expiry: Option<i64> = None;
+    let mut authz = Vec::with_capacity(grants.len());
+    for g in grants {
+        ids.insert(g.id.as_str().to_owned());
+        next_expiry = Some(next_expiry.map_or(g.expires_at, |n| n.min(g.expires_at)));
+        by_user
+            .entry(g.user.clone())
+            .or_default()
+            .push(ActiveGrant {
+                id: g.id.as_str().to_owned(),
+                profile: g.profile.clone(),
+                expires_at: g.expires_at,
+            });
+        authz.extend(to_authz_grant(&g));
+    }
+    let _ = profiles;
+    Ok(AuthzSnapshot {
+        index: jitgate_authz::GrantIndex::new(authz),
+        by_user,
+        ids,
+        next_expiry,
+    })
+}
+
+fn to_authz_grant(g: &jitgate_store::Grant) -> Option<jitgate_authz::Grant> {
+    let pod_label_selector = match g
+        .pod_label_selector
+        .as_deref()
+        .map(jitgate_authz::LabelSelector::parse)
+    {
+        None => None,
+        Some(Ok(sel)) => Some(sel),
+        Some(Err(e)) => {
+            // A selector that does not parse must not widen the grant: leave the grant out.
+            tracing::warn!(
+                grant = g.id.as_str(),
+                "ignoring grant with an unusable label selector: {e}"
+            );
+            return None;
+        }
+    };
+    Some(jitgate_authz::Grant {
+        id: jitgate_authz::GrantId(g.id.as_str().to_owned()),
+        user: g.user.clone(),
+        profile: g.profile.clone(),
+        namespaces: g.namespaces.clone(),
+        pod_name_glob: g.pod_name_glob.clone(),
+        pod_label_selector,
+        expires_at: g.expires_at,
+        created_by: g.created_by.clone(),
+    })
+}
+
+fn tokio_stream_from(
+    mut rx: mpsc::Receiver<Result<Frame<Bytes>, BodyError>>,
+) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, BodyError>> + Send {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

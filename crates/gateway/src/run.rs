@@ -1,0 +1,220 @@
+//! Starting the gateway: CA, serving certificate, store, audit log, upstream, listeners.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::authn::{CertAuthenticator, TokenAuthenticator};
+use crate::gateway::{Gateway, GatewayParts};
+use crate::server::{serve_admin, serve_tls};
+use crate::upstream::{Upstream, UpstreamConfig};
+
+/// Everything `jitgate serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// HTTPS listener for kubectl.
+    pub listen: SocketAddr,
+    /// Plain-HTTP listener for /healthz, /readyz and /metrics.
+    pub admin_listen: SocketAddr,
+    /// Folder of the jitgate CA (created on first start).
+    pub ca_dir: PathBuf,
+    /// Folder for the SQLite store, audit log and serving certificate.
+    pub data_dir: PathBuf,
+    /// The gateway's own kubeconfig for the apiserver; `None` means in-cluster.
+    pub upstream_kubeconfig: Option<PathBuf>,
+    /// Extra names for the serving certificate (besides 127.0.0.1, ::1, localhost).
+    pub tls_sans: Vec<String>,
+    /// How often the store is polled for grant changes.
+    pub grant_poll: Duration,
+    /// Whether every audit line is fsynced before the response (else flushed to the OS).
+    pub audit_fsync: bool,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The CA could not be loaded or created.
+    #[error("jitgate CA in {dir}: {message}")]
+    Ca {
+        /// Its folder.
+        dir: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The upstream configuration is unusable.
+    #[error(transparent)]
+    Upstream(#[from] crate::upstream::UpstreamError),
+    /// The store could not be opened.
+    #[error("grant store: {0}")]
+    Store(#[from] jitgate_store::StoreError),
+    /// The audit log could not be opened.
+    #[error("audit log: {0}")]
+    Audit(#[from] jitgate_audit::AuditError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS setup failed.
+    #[error("TLS setup: {0}")]
+    Tls(String),
+}
+
+/// A started gateway: its bound addresses, and a handle to stop it.
+#[derive(Debug)]
+pub struct Running {
+    /// Where kubectl connects.
+    pub addr: SocketAddr,
+    /// Where health and metrics are.
+    pub admin_addr: SocketAddr,
+    /// The gateway.
+    pub gateway: Arc<Gateway>,
+    /// Fire to stop.
+    pub shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, cuts every stream with a message, and waits for the listeners to end.
+    pub async fn stop(self) {
+        self.gateway
+            .cut_all("the jitgate gateway is shutting down; reconnect in a moment");
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+        }
+    }
+}
+
+/// Starts the gateway.
+pub async fn start(
+    cfg: ServeConfig,
+    tokens: Option<Arc<dyn TokenAuthenticator>>,
+) -> Result<Running, StartError> {
+    let ca_err = |message: String| StartError::Ca {
+        dir: cfg.ca_dir.clone(),
+        message,
+    };
+    let ca = jitgate_ca::CertificateAuthority::load_or_create(&cfg.ca_dir)
+        .map_err(|e| ca_err(e.to_string()))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| StartError::Tls(format!("{}: {e}", cfg.data_dir.display())))?;
+
+    let mut hosts: Vec<String> = vec!["127.0.0.1".into(), "::1".into(), "localhost".into()];
+    hosts.extend(cfg.tls_sans.iter().cloned());
+    let host_refs: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let serving = ca
+        .issue_server_cert(&host_refs)
+        .map_err(|e| ca_err(e.to_string()))?;
+    let chain: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut serving.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| StartError::Tls(e.to_string()))?;
+    let key: PrivateKeyDer<'static> =
+        rustls_pemfile::private_key(&mut serving.key_pem.as_deref().unwrap_or_default().as_bytes())
+            .map_err(|e| StartError::Tls(e.to_string()))?
+            .ok_or_else(|| StartError::Tls("no key in the issued serving certificate".into()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut ca.cert_pem().as_bytes()) {
+        let c = c.map_err(|e| StartError::Tls(e.to_string()))?;
+        roots.add(c).map_err(|e| StartError::Tls(e.to_string()))?;
+    }
+    let tls = crate::tls::server_config(chain, key, &roots)
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    let certs = CertAuthenticator::new(roots).map_err(|e| StartError::Tls(e.to_string()))?;
+
+    let upstream_cfg = match &cfg.upstream_kubeconfig {
+        Some(path) => UpstreamConfig::from_kubeconfig(path)?,
+        None => UpstreamConfig::in_cluster()?,
+    };
+    let upstream = Upstream::new(upstream_cfg)?;
+    let store: Arc<dyn jitgate_store::GrantStore> =
+        Arc::new(jitgate_store::SqliteStore::open(&cfg.data_dir.join("jitgate.db")).await?);
+    let durability = if cfg.audit_fsync {
+        jitgate_audit::Durability::Fsync
+    } else {
+        jitgate_audit::Durability::Flush
+    };
+    let audit = Arc::new(jitgate_audit::AuditLog::open_with(
+        cfg.data_dir.join("audit.jsonl"),
+        durability,
+    )?);
+
+    let gateway = Gateway::new(GatewayParts {
+        upstream,
+        certs,
+        tokens,
+        store,
+        audit,
+        profiles: jitgate_authz::Profiles::builtin(),
+    })
+    .await?;
+
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let admin = TcpListener::bind(cfg.admin_listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: cfg.admin_listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    let admin_addr = admin.local_addr().map_err(|source| StartError::Bind {
+        addr: cfg.admin_listen,
+        source,
+    })?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    {
+        let g = gateway.clone();
+        let s = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = serve_tls(g, listener, tls, s).await {
+                tracing::error!("listener stopped: {e}");
+            }
+        }));
+    }
+    {
+        let g = gateway.clone();
+        let s = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = serve_admin(g, admin, s).await {
+                tracing::error!("admin listener stopped: {e}");
+            }
+        }));
+    }
+    {
+        let g = gateway.clone();
+        let s = shutdown.clone();
+        let every = cfg.grant_poll;
+        tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                () = g.watch_grants(every) => {}
+                () = s.cancelled() => {}
+            }
+        }));
+    }
+    Ok(Running {
+        addr,
+        admin_addr,
+        gateway,
+        shutdown,
+        tasks,
+    })
+}

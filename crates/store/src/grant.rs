@@ -1,0 +1,297 @@
+//! What a grant is: its id, its terms, and whether it is in force at a given moment.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+
+/// Longest user, profile or `created_by` name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+/// Longest reason (grant or revocation), in bytes.
+pub const MAX_REASON_LEN: usize = 4096;
+/// Most namespaces one grant may name.
+pub const MAX_NAMESPACES: usize = 64;
+/// Longest pod name glob or label selector, in bytes.
+pub const MAX_SELECTOR_LEN: usize = 1024;
+
+/// A grant id: `g-` followed by 8 lowercase hex digits, e.g. `g-7f3a09c1`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct GrantId(String);
+
+impl GrantId {
+    /// Parses a grant id typed by a person or read from a request.
+    pub fn parse(text: &str) -> Result<Self, StoreError> {
+        let valid = text.len() == 10
+            && text.starts_with("g-")
+            && text[2..]
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            let mut shown: String = text.chars().take(40).collect();
+            if shown.len() < text.len() {
+                shown.push('…');
+            }
+            Err(StoreError::InvalidGrantId { id: shown })
+        }
+    }
+
+    /// A new random id.
+    pub(crate) fn random() -> Result<Self, StoreError> {
+        let mut bytes = [0u8; 4];
+        getrandom::fill(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
+        Ok(Self(format!(
+            "g-{:02x}{:02x}{:02x}{:02x}",
+            bytes[0], bytes[1], bytes[2], bytes[3]
+        )))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GrantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for GrantId {
+    type Error = StoreError;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text)
+    }
+}
+
+impl From<GrantId> for String {
+    fn from(id: GrantId) -> Self {
+        id.0
+    }
+}
+
+impl std::str::FromStr for GrantId {
+    type Err = StoreError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
+/// The terms of a grant to create. Identity fields come from authentication, never from a
+/// request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewGrant {
+    /// The user the grant is for.
+    pub user: String,
+    /// The policy profile it grants.
+    pub profile: String,
+    /// The namespaces it covers (at least one).
+    pub namespaces: Vec<String>,
+    /// Only pods whose name matches this glob, if set.
+    pub pod_name_glob: Option<String>,
+    /// Only pods matching this Kubernetes label selector, if set.
+    pub pod_label_selector: Option<String>,
+    /// Why access was needed (ticket, incident).
+    pub reason: String,
+    /// Who created it: the approver, or the user for auto-approval and break-glass.
+    pub created_by: String,
+    /// When it ends, unix seconds; must lie in the future.
+    pub expires_at: i64,
+}
+
+/// A grant as stored. Timestamps are unix seconds (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The grant's id.
+    pub id: GrantId,
+    /// The user the grant is for.
+    pub user: String,
+    /// The policy profile it grants.
+    pub profile: String,
+    /// The namespaces it covers.
+    pub namespaces: Vec<String>,
+    /// Only pods whose name matches this glob, if set.
+    pub pod_name_glob: Option<String>,
+    /// Only pods matching this label selector, if set.
+    pub pod_label_selector: Option<String>,
+    /// Why access was needed.
+    pub reason: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When it was created.
+    pub created_at: i64,
+    /// When it ends (or ended).
+    pub expires_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+    /// Why it was revoked.
+    pub revoke_reason: Option<String>,
+}
+
+/// Whether a grant is in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrantState {
+    /// In force.
+    Active,
+    /// Past its expiry.
+    Expired,
+    /// Revoked (whether or not it would have expired since).
+    Revoked,
+}
+
+impl Grant {
+    /// The grant's state at `now` (unix seconds). A grant is active for `created_at <= now <
+    /// expires_at` unless revoked.
+    pub fn state_at(&self, now: i64) -> GrantState {
+        if self.revoked_at.is_some() {
+            GrantState::Revoked
+        } else if now >= self.expires_at {
+            GrantState::Expired
+        } else {
+            GrantState::Active
+        }
+    }
+
+    /// Whether the grant is in force at `now`.
+    pub fn is_active_at(&self, now: i64) -> bool {
+        self.state_at(now) == GrantState::Active
+    }
+}
+
+/// Which grants [`GrantStore::list`](crate::GrantStore::list) returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantFilter {
+    /// Only this user's grants.
+    pub user: Option<String>,
+    /// Only grants in force now.
+    pub active_only: bool,
+}
+
+impl NewGrant {
+    /// Checks every field against its limits; `now` is the creation time.
+    pub(crate) fn validate(&self, now: i64) -> Result<(), StoreError> {
+        name("user", &self.user)?;
+        name("profile", &self.profile)?;
+        name("created_by", &self.created_by)?;
+        text("reason", &self.reason, MAX_REASON_LEN)?;
+        if self.namespaces.is_empty() {
+            return Err(invalid("namespaces", "must name at least one namespace"));
+        }
+        if self.namespaces.len() > MAX_NAMESPACES {
+            return Err(invalid("namespaces", "may name at most 64 namespaces"));
+        }
+        for ns in &self.namespaces {
+            name("namespaces", ns)?;
+        }
+        if let Some(glob) = &self.pod_name_glob {
+            text("pod_name_glob", glob, MAX_SELECTOR_LEN)?;
+        }
+        if let Some(selector) = &self.pod_label_selector {
+            text("pod_label_selector", selector, MAX_SELECTOR_LEN)?;
+        }
+        if self.expires_at <= now {
+            return Err(invalid("expires_at", "must lie in the future"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a revocation's actor and reason.
+pub(crate) fn validate_revocation(by: &str, reason: &str) -> Result<(), StoreError> {
+    name("revoked_by", by)?;
+    text("revoke_reason", reason, MAX_REASON_LEN)
+}
+
+fn name(field: &'static str, value: &str) -> Result<(), StoreError> {
+    if value.is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if value.len() > MAX_NAME_LEN {
+        return Err(invalid(field, "is longer than 256 bytes"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(invalid(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+fn text(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
+    if value.len() > max {
+        return Err(StoreError::InvalidGrant {
+            field,
+            reason: format!("is longer than {max} bytes"),
+        });
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(invalid(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+fn invalid(field: &'static str, reason: &str) -> StoreError {
+    StoreError::InvalidGrant {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_ids_parse_strictly() {
+        assert_eq!(GrantId::parse("g-7f3a09c1").unwrap().as_str(), "g-7f3a09c1");
+        for bad in [
+            "",
+            "g-",
+            "g-7F3A09C1",
+            "g-7f3a09c",
+            "g-7f3a09c12",
+            "x-7f3a09c1",
+            "g-7f3a09cz",
+        ] {
+            assert!(GrantId::parse(bad).is_err(), "{bad:?}");
+        }
+        let id = GrantId::random().unwrap();
+        assert_eq!(GrantId::parse(id.as_str()).unwrap(), id);
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<GrantId>(&json).unwrap(), id);
+        assert!(serde_json::from_str::<GrantId>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn state_follows_time_and_revocation() {
+        let mut g = Grant {
+            id: GrantId::parse("g-00000001").unwrap(),
+            user: "alice".into(),
+            profile: "debug".into(),
+            namespaces: vec!["payments".into()],
+            pod_name_glob: None,
+            pod_label_selector: None,
+            reason: "INC-1".into(),
+            created_by: "alice".into(),
+            created_at: 100,
+            expires_at: 200,
+            revoked_at: None,
+            revoked_by: None,
+            revoke_reason: None,
+        };
+        assert_eq!(g.state_at(150), GrantState::Active);
+        assert_eq!(g.state_at(199), GrantState::Active);
+        assert_eq!(g.state_at(200), GrantState::Expired);
+        g.revoked_at = Some(160);
+        assert_eq!(g.state_at(150), GrantState::Revoked);
+        assert!(!g.is_active_at(150));
+    }
+}
