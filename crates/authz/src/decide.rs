@@ -35,8 +35,8 @@ pub enum Decision {
         /// Its profile.
         profile: String,
     },
-    /// Forward a read-only discovery request (see [`DISCOVERY_PATHS`]); no grant is involved, and
-    /// Kubernetes' own `system:discovery` role decides upstream.
+    /// Forward a read-only discovery request (see [`DISCOVERY_PATHS`]) or a review of oneself
+    /// (see [`SELF_REVIEWS`]); no grant is involved, and Kubernetes' own roles decide upstream.
     AllowDiscovery,
     /// Refuse it; `reason` is for the person who sent it.
     Deny {
@@ -182,6 +182,9 @@ fn decide<'g>(
             "the HTTP method of this request has no Kubernetes verb on {}; jitgate refuses it",
             req.combined_resource()
         ));
+    }
+    if is_self_review(req) {
+        return Decision::AllowDiscovery;
     }
     if req.namespace.is_empty() {
         let action = describe_action(req);
@@ -420,6 +423,25 @@ fn decide_non_resource(req: &RequestInfo) -> Decision {
         req.verb.to_uppercase(),
         req.path
     ))
+}
+
+/// Reviews that only tell callers about themselves: who they are (`kubectl auth whoami`) and
+/// what they may do (`kubectl auth can-i`). Kubernetes lets every authenticated user create
+/// them, and the answer describes the impersonated human, so no grant is needed.
+pub const SELF_REVIEWS: [(&str, &str); 3] = [
+    ("authentication.k8s.io", "selfsubjectreviews"),
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+];
+
+/// Whether the request creates one of [`SELF_REVIEWS`].
+#[must_use]
+pub fn is_self_review(req: &RequestInfo) -> bool {
+    req.verb == "create"
+        && req.subresource.is_empty()
+        && SELF_REVIEWS
+            .iter()
+            .any(|(g, r)| req.api_group == *g && req.resource == *r)
 }
 
 /// Whether `path` is one of [`DISCOVERY_PATHS`] (a trailing `*` matching any rest).

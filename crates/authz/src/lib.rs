@@ -29,7 +29,8 @@ mod profile;
 mod selector;
 
 pub use decide::{
-    DISCOVERY_PATHS, Decision, GrantIndex, authorize, describe_action, is_discovery_path, rfc3339,
+    DISCOVERY_PATHS, Decision, GrantIndex, SELF_REVIEWS, authorize, describe_action,
+    is_discovery_path, is_self_review, rfc3339,
 };
 pub use grant::{Grant, GrantError, GrantId, MAX_GLOB_LEN, glob_matches};
 pub use profile::{ONCALL_DEBUG, Profile, ProfileError, Profiles, Rule, STREAMING_SUBRESOURCES};

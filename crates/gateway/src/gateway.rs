@@ -168,7 +168,8 @@ impl Gateway {
         let snapshot = build_snapshot(self.store.as_ref(), &self.profiles).await?;
         self.seen_change.store(counter, Ordering::Release);
         let ids = snapshot.ids.clone();
-        self.authz.store(Arc::new(snapshot));
+        let previous = self.authz.swap(Arc::new(snapshot));
+        self.audit_grant_changes(&previous.ids, &ids).await;
         // Streams of grants that are no longer active end now, with the reason from the store.
         let mut reasons: HashMap<String, CutReason> = HashMap::new();
         let inactive: Vec<String> = self
@@ -200,6 +201,48 @@ impl Gateway {
         }
         self.metrics.streams_cut(cut);
         Ok(())
+    }
+
+    /// Writes a `grant.create`, `grant.revoke` or `grant.expire` line for every grant that
+    /// appeared or went away since the last snapshot, whoever changed the store.
+    async fn audit_grant_changes(&self, before: &HashSet<String>, after: &HashSet<String>) {
+        let changed = after.symmetric_difference(before);
+        for id in changed {
+            let Ok(gid) = jitgate_store::GrantId::parse(id) else {
+                continue;
+            };
+            let Ok(Some(g)) = self.store.get(&gid).await else {
+                continue;
+            };
+            let (kind, who, why) = if after.contains(id) {
+                (
+                    EventKind::GrantCreate,
+                    g.created_by.clone(),
+                    g.reason.clone(),
+                )
+            } else if g.revoked_at.is_some() {
+                (
+                    EventKind::GrantRevoke,
+                    g.revoked_by.clone().unwrap_or_default(),
+                    g.revoke_reason.clone().unwrap_or_default(),
+                )
+            } else {
+                (
+                    EventKind::GrantExpire,
+                    String::new(),
+                    format!("expired at {}", rfc3339(g.expires_at)),
+                )
+            };
+            let mut e = AuditEvent::new(kind);
+            e.user = (!who.is_empty()).then_some(who);
+            e.grant = Some(id.clone());
+            e.namespace = Some(g.namespaces.join(","));
+            e.decision = Some(AuditDecision::Allow);
+            e.reason = Some(format!("{why} (for {}, profile {})", g.user, g.profile));
+            if let Err(err) = self.audit.append_async(e).await {
+                tracing::error!("writing the audit log failed: {err}");
+            }
+        }
     }
 
     /// Ends every live stream (shutdown).
@@ -390,10 +433,18 @@ impl Gateway {
             .as_deref()
             .and_then(|id| mine.iter().find(|g| g.id == id))
             .map(|g| g.expires_at);
+        let grants: Vec<&str> = match grant.as_deref() {
+            Some(g) => vec![g],
+            None => mine
+                .iter()
+                .filter(|g| g.expires_at > now)
+                .map(|g| g.id.as_str())
+                .collect(),
+        };
         let who = Impersonation {
             user: &identity.user,
             profiles,
-            grant: grant.as_deref(),
+            grants,
             session: &conn.session,
         };
 

@@ -49,8 +49,9 @@ pub struct Impersonation<'a> {
     pub user: &'a str,
     /// Reserved profile groups of the caller's active grants.
     pub profiles: Vec<&'a str>,
-    /// The grant this request is allowed by.
-    pub grant: Option<&'a str>,
+    /// The grant this request is allowed by; for discovery and self-reviews, every active grant
+    /// of the caller (so `kubectl auth whoami` shows them).
+    pub grants: Vec<&'a str>,
     /// The session (connection) id.
     pub session: &'a str,
 }
@@ -128,10 +129,12 @@ pub fn upstream_headers(
         }
     }
     out.append(group, HeaderValue::from_static("system:authenticated"));
-    if let (Some(grant), Some(name)) = (who.grant, extra_header(EXTRA_GRANT))
-        && let Ok(v) = HeaderValue::from_str(grant)
-    {
-        out.insert(name, v);
+    if let Some(name) = extra_header(EXTRA_GRANT) {
+        for grant in &who.grants {
+            if let Ok(v) = HeaderValue::from_str(grant) {
+                out.append(name.clone(), v);
+            }
+        }
     }
     if let (Some(name), Ok(v)) = (
         extra_header(EXTRA_SESSION),
@@ -205,7 +208,7 @@ mod tests {
         let who = Impersonation {
             user: "alice",
             profiles: vec!["oncall-debug"],
-            grant: Some("g-1"),
+            grants: vec!["g-1"],
             session: "s-1",
         };
         let out = upstream_headers(&client, &who, None, None);

@@ -11,6 +11,7 @@ pub mod body;
 pub mod gateway;
 pub mod impersonate;
 pub mod metrics;
+pub mod oidc;
 pub mod run;
 pub mod server;
 pub mod status;

@@ -83,7 +83,9 @@ pub async fn serve_tls(
                 let conn = conn.clone();
                 async move { Ok::<_, std::convert::Infallible>(gateway.handle(req, conn).await) }
             });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(hyper_util::rt::TokioTimer::new());
+            builder.http2().timer(hyper_util::rt::TokioTimer::new());
             let served = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             tokio::pin!(served);
             tokio::select! {

@@ -248,7 +248,7 @@ impl UpstreamConfig {
         })
     }
 
-    fn tls(&self, alpn: &[&[u8]]) -> Result<rustls::ClientConfig, UpstreamError> {
+    fn tls(&self) -> Result<rustls::ClientConfig, UpstreamError> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pemfile::certs(&mut self.ca_pem.as_slice()) {
             let cert = cert.map_err(|e| UpstreamError::Tls(format!("CA bundle: {e}")))?;
@@ -262,7 +262,7 @@ impl UpstreamConfig {
         .with_safe_default_protocol_versions()
         .map_err(|e| UpstreamError::Tls(e.to_string()))?
         .with_root_certificates(roots);
-        let mut cfg = match &self.client_cert {
+        let cfg = match &self.client_cert {
             Some((cert_pem, key_pem)) => {
                 let certs: Vec<CertificateDer<'static>> =
                     rustls_pemfile::certs(&mut cert_pem.as_slice())
@@ -280,7 +280,6 @@ impl UpstreamConfig {
             }
             None => builder.with_no_client_auth(),
         };
-        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(cfg)
     }
 }
@@ -318,12 +317,14 @@ impl Upstream {
                 b.enable_http1().wrap_connector(http)
             };
             Client::builder(TokioExecutor::new())
+                .timer(hyper_util::rt::TokioTimer::new())
+                .pool_timer(hyper_util::rt::TokioTimer::new())
                 .pool_idle_timeout(Duration::from_secs(90))
                 .http2_keep_alive_interval(Some(Duration::from_secs(30)))
                 .build(connector)
         };
-        let client = make(cfg.tls(&[b"h2", b"http/1.1"])?, true);
-        let upgrade_client = make(cfg.tls(&[b"http/1.1"])?, false);
+        let client = make(cfg.tls()?, true);
+        let upgrade_client = make(cfg.tls()?, false);
         Ok(Self {
             server: cfg.server,
             client,

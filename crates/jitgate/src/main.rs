@@ -1,7 +1,16 @@
 //! `jitgate`: just-in-time, audited debugging access to Kubernetes.
 //!
 //! This binary only parses flags and wires the library crates together; the work lives in
-//! `crates/` (policy, rbac, wire, store, broker, gateway, audit, web, cli).
+//! `crates/` (classify, authz, rbac, ca, store, audit, oidc, gateway).
+
+mod cmd_audit;
+mod cmd_cert;
+mod cmd_grant;
+mod cmd_rbac;
+mod cmd_serve;
+mod duration;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -14,9 +23,34 @@ struct Cli {
     command: Command,
 }
 
+/// Where jitgate keeps its state (shared by `serve`, `grant`, `cert` and `audit`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateDirs {
+    /// Folder of the jitgate CA (created on first `serve`).
+    #[arg(long, env = "JITGATE_CA_DIR", default_value = ".jitgate/ca")]
+    pub ca_dir: PathBuf,
+    /// Folder of the grant store (SQLite) and the audit log.
+    #[arg(long, env = "JITGATE_DATA_DIR", default_value = ".jitgate/data")]
+    pub data_dir: PathBuf,
+}
+
 /// The `jitgate` subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gateway in front of the Kubernetes API server.
+    Serve(cmd_serve::ServeArgs),
+    /// Client certificates from the jitgate CA.
+    #[command(subcommand)]
+    Cert(cmd_cert::CertCommand),
+    /// Create, list and revoke grants (admin commands; `kubectl jit request` comes later).
+    #[command(subcommand)]
+    Grant(cmd_grant::GrantCommand),
+    /// Kubernetes RBAC for the two locks.
+    #[command(subcommand)]
+    Rbac(cmd_rbac::RbacCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(cmd_audit::AuditCommand),
     /// Print the jitgate version.
     Version,
 }
@@ -24,9 +58,24 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Version => println!("jitgate {}", env!("CARGO_PKG_VERSION")),
+        Command::Serve(args) => cmd_serve::run(args),
+        Command::Cert(cmd) => cmd_cert::run(cmd),
+        Command::Grant(cmd) => cmd_grant::run(cmd),
+        Command::Rbac(cmd) => cmd_rbac::run(cmd),
+        Command::Audit(cmd) => cmd_audit::run(cmd),
+        Command::Version => {
+            println!("jitgate {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
     }
-    Ok(())
+}
+
+/// A single-threaded runtime for the short admin commands.
+pub fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f))
 }
 
 #[cfg(test)]

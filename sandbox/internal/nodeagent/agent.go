@@ -279,9 +279,12 @@ func (a *Agent) bind(ctx context.Context, obj any) {
 	}
 }
 
+// allocateIP gives each pod its own loopback address, 127.B.x.y. B comes from the kubelet port
+// so that two sandboxes on one machine (the demo's and the tests') rarely share pod IPs.
 func (a *Agent) allocateIP() string {
 	n := a.nextIP.Add(1)
-	return net.IPv4(127, 1, byte(n/250), byte(n%250+1)).String()
+	base := byte(1 + a.cfg.Port%250)
+	return net.IPv4(127, base, byte(n/250), byte(n%250+1)).String()
 }
 
 // sync makes the local processes match the pod spec.

@@ -2,10 +2,10 @@ package nodeagent
 
 import (
 	"context"
-	"log"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"

@@ -1,0 +1,167 @@
+//! `jitgate serve`: the gateway.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::StateDirs;
+
+/// Flags of `jitgate serve`; every one can also come from `--config FILE` (YAML, same names in
+/// kebab-case). Flags win over the file.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// YAML config file (keys: listen, admin-listen, ca-dir, data-dir, upstream-kubeconfig,
+    /// tls-san, oidc-issuer, oidc-client-id, oidc-ca-file, oidc-username-claim,
+    /// oidc-groups-claim, audit-fsync).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// HTTPS address for kubectl.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Plain-HTTP address for /healthz, /readyz and /metrics.
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    dirs: StateDirs,
+    /// The gateway's own kubeconfig for the API server (default: in-cluster config, or
+    /// .sandbox/gateway.kubeconfig when it exists).
+    #[arg(long, env = "JITGATE_UPSTREAM_KUBECONFIG")]
+    upstream_kubeconfig: Option<PathBuf>,
+    /// Extra DNS name or IP for the serving certificate (repeatable).
+    #[arg(long = "tls-san")]
+    tls_sans: Vec<String>,
+    /// OIDC issuer URL whose ID tokens are accepted as bearer tokens.
+    #[arg(long)]
+    oidc_issuer: Option<String>,
+    /// OIDC client id (the tokens' audience).
+    #[arg(long)]
+    oidc_client_id: Option<String>,
+    /// PEM CA bundle for the issuer's TLS.
+    #[arg(long)]
+    oidc_ca_file: Option<PathBuf>,
+    /// Claim holding the user name.
+    #[arg(long)]
+    oidc_username_claim: Option<String>,
+    /// Claim holding the groups.
+    #[arg(long)]
+    oidc_groups_claim: Option<String>,
+    /// fsync every audit line before answering (default true; false only flushes to the OS).
+    #[arg(long)]
+    audit_fsync: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct ServeFile {
+    listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+    ca_dir: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    upstream_kubeconfig: Option<PathBuf>,
+    #[serde(default)]
+    tls_san: Vec<String>,
+    oidc_issuer: Option<String>,
+    oidc_client_id: Option<String>,
+    oidc_ca_file: Option<PathBuf>,
+    oidc_username_claim: Option<String>,
+    oidc_groups_claim: Option<String>,
+    audit_fsync: Option<bool>,
+}
+
+/// Runs the gateway until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let file: ServeFile = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_yaml::from_str(&text).with_context(|| {
+                format!("{} is not a valid jitgate serve config", path.display())
+            })?
+        }
+        None => ServeFile::default(),
+    };
+    let default_upstream = PathBuf::from(".sandbox/gateway.kubeconfig");
+    let upstream_kubeconfig = args
+        .upstream_kubeconfig
+        .or(file.upstream_kubeconfig)
+        .or_else(|| {
+            std::env::var_os("KUBERNETES_SERVICE_HOST")
+                .is_none()
+                .then_some(default_upstream)
+        });
+    let cfg = jitgate_gateway::run::ServeConfig {
+        listen: args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443))),
+        admin_listen: args
+            .admin_listen
+            .or(file.admin_listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9443))),
+        ca_dir: file.ca_dir.unwrap_or(args.dirs.ca_dir),
+        data_dir: file.data_dir.unwrap_or(args.dirs.data_dir),
+        upstream_kubeconfig,
+        tls_sans: if args.tls_sans.is_empty() {
+            file.tls_san
+        } else {
+            args.tls_sans
+        },
+        grant_poll: Duration::from_millis(200),
+        audit_fsync: args.audit_fsync.or(file.audit_fsync).unwrap_or(true),
+    };
+    let issuer = args.oidc_issuer.or(file.oidc_issuer);
+    let oidc = match issuer {
+        Some(issuer) => Some(jitgate_gateway::oidc::OidcSettings {
+            issuer,
+            client_id: args
+                .oidc_client_id
+                .or(file.oidc_client_id)
+                .context("--oidc-issuer needs --oidc-client-id (the audience of the ID tokens)")?,
+            ca_file: args.oidc_ca_file.or(file.oidc_ca_file),
+            username_claim: args
+                .oidc_username_claim
+                .or(file.oidc_username_claim)
+                .unwrap_or_else(|| "email".into()),
+            groups_claim: args
+                .oidc_groups_claim
+                .or(file.oidc_groups_claim)
+                .unwrap_or_else(|| "groups".into()),
+        }),
+        None => None,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JITGATE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let tokens = match &oidc {
+            Some(s) => {
+                Some(jitgate_gateway::oidc::OidcTokens::build(s).map_err(anyhow::Error::msg)?)
+            }
+            None => None,
+        };
+        let running = jitgate_gateway::run::start(cfg, tokens).await?;
+        // One line a script can wait for.
+        println!(
+            "jitgate gateway listening on https://{} (admin http://{})",
+            running.addr, running.admin_addr
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down: cutting live streams");
+        running.stop().await;
+        anyhow::Ok(())
+    })
+}
