@@ -307,12 +307,18 @@ fn bad_inputs_are_refused() {
     );
 }
 
+/// The sandbox to test against: `JITGATE_SANDBOX_DIR`, or the demo sandbox in `.sandbox/`.
+fn sandbox_dir() -> PathBuf {
+    std::env::var_os("JITGATE_SANDBOX_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.sandbox"))
+}
+
 /// Applies the rendering to the sandbox apiserver with `--dry-run=server` (nothing is created).
 #[test]
 #[ignore = "needs cluster"]
 fn server_dry_run_accepts_the_rendering() {
-    let kubeconfig =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.sandbox/admin.kubeconfig");
+    let kubeconfig = sandbox_dir().join("admin.kubeconfig");
     let targets = vec![Target {
         profile: "oncall-debug".into(),
         namespaces: vec!["default".into(), "kube-public".into()],
@@ -341,8 +347,7 @@ fn server_dry_run_accepts_the_rendering() {
 /// Runs `kubectl` against the sandbox apiserver with `stdin`, returning stdout or panicking with
 /// stderr.
 fn kubectl(args: &[&str], stdin: &str) -> String {
-    let kubeconfig =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.sandbox/admin.kubeconfig");
+    let kubeconfig = sandbox_dir().join("admin.kubeconfig");
     let mut child = std::process::Command::new("kubectl")
         .env("KUBECONFIG", kubeconfig)
         .args(args)
