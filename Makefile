@@ -6,7 +6,7 @@ TEST_SANDBOX_DIR ?= $(CURDIR)/.sandbox-test
 JITGATE_KUBECTL_VERSIONS ?= 1.27,1.33
 export JITGATE_KUBECTL_VERSIONS
 
-.PHONY: help tools build sandbox-build sandbox-up sandbox-down sandbox-seed sandbox-status \
+.PHONY: bench help tools build sandbox-build sandbox-up sandbox-down sandbox-seed sandbox-status \
         demo test lint unit-test go-test e2e fmt
 
 help: ## list the targets
@@ -24,9 +24,8 @@ build: sandbox-build ## build everything
 sandbox-up: sandbox-build ## start the sandbox cluster in .sandbox/
 	@"$$(scripts/sandbox-bin.sh)" up --dir "$(SANDBOX_DIR)"
 
-sandbox-down: ## stop the sandbox cluster in .sandbox/
-	@bin=$$(ls -1dt .cache/sandbox/*/sandbox 2>/dev/null | head -1); \
-	if [ -n "$$bin" ]; then "$$bin" down --dir "$(SANDBOX_DIR)"; else echo "no sandbox binary built: nothing to stop"; fi
+sandbox-down: ## stop the sandbox cluster (and the gateway and Dex, if running) in .sandbox/
+	@scripts/stack.sh down "$(SANDBOX_DIR)"
 
 sandbox-seed: sandbox-up ## create the demo namespaces and workloads in the sandbox
 	@"$$(scripts/sandbox-bin.sh)" seed --dir "$(SANDBOX_DIR)"
@@ -34,8 +33,11 @@ sandbox-seed: sandbox-up ## create the demo namespaces and workloads in the sand
 sandbox-status: ## show the sandbox state
 	@"$$(scripts/sandbox-bin.sh)" status --dir "$(SANDBOX_DIR)"
 
-demo: build sandbox-seed ## build, start and seed the sandbox, then walk through a debugging session
+demo: build ## build everything, start sandbox + Dex + gateway (SQLite), walk through a debugging session
 	@scripts/demo.sh "$(SANDBOX_DIR)"
+
+bench: ## direct vs gateway vs kubectl proxy, side by side, with ratios (see docs/benchmarks.md)
+	@scripts/bench.sh
 
 fmt: ## format Rust and Go code
 	cargo fmt --all
@@ -53,7 +55,7 @@ unit-test: ## Rust unit and integration tests that need no cluster
 go-test: ## the sandbox's own Go tests
 	cd sandbox && go test ./...
 
-e2e: build ## start a fresh test sandbox, run the kubectl smoke suite against it, stop it
+e2e: build ## start a fresh test stack (sandbox, Dex, gateway), run the e2e suites, stop it
 	@scripts/e2e.sh "$(TEST_SANDBOX_DIR)"
 
 test: lint unit-test go-test e2e ## everything CI runs

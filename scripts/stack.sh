@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The whole test stack in one folder: a sandbox cluster, Dex, and a jitgate gateway in front.
+#
+#   scripts/stack.sh up DIR     start all three (fresh), write DIR/jitgate/{url,admin-url}, env file
+#   scripts/stack.sh down DIR   stop all three
+#
+# DIR/gateway.kubeconfig   the gateway's own identity (user jitgate-gateway, sandbox CA)
+# DIR/jitgate/{ca,data}    the gateway's CA, grant store and audit log
+# DIR/jitgate/env          JITGATE_* variables for the e2e tests (source it)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cmd=${1:?usage: $0 up|down DIR}
+dir=${2:?usage: $0 up|down DIR}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+bin=$("$root/scripts/sandbox-bin.sh")
+jitgate="$root/target/debug/jitgate"
+
+stop_gateway() {
+  local pid
+  pid=$(cat "$dir/jitgate/pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'jitgate serve'; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$dir/jitgate/pid"
+}
+
+case "$cmd" in
+down)
+  stop_gateway
+  "$root/scripts/dex.sh" down "$dir" >/dev/null 2>&1 || true
+  "$bin" down --dir "$dir"
+  ;;
+up)
+  [ -x "$jitgate" ] || (cd "$root" && cargo build -p jitgate)
+  stop_gateway
+  "$root/scripts/dex.sh" down "$dir" >/dev/null 2>&1 || true
+  "$bin" down --dir "$dir" >/dev/null 2>&1 || true
+  "$bin" up --dir "$dir"
+  "$root/scripts/dex.sh" up "$dir"
+  "$bin" kubeconfig --dir "$dir" --user jitgate-gateway --out "$dir/gateway.kubeconfig"
+  rm -rf "$dir/jitgate" && mkdir -p "$dir/jitgate"
+  setsid "$jitgate" serve \
+    --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+    --ca-dir "$dir/jitgate/ca" --data-dir "$dir/jitgate/data" \
+    --upstream-kubeconfig "$dir/gateway.kubeconfig" \
+    --oidc-issuer "$(cat "$dir/dex/issuer")" --oidc-client-id jitgate --oidc-ca-file "$dir/dex/ca.crt" \
+    --audit-fsync="${JITGATE_AUDIT_FSYNC:-false}" \
+    </dev/null >"$dir/logs/gateway.out" 2>"$dir/logs/gateway.log" &
+  echo $! >"$dir/jitgate/pid"
+  for _ in $(seq 100); do
+    grep -q 'listening on' "$dir/logs/gateway.out" 2>/dev/null && break
+    kill -0 "$(cat "$dir/jitgate/pid")" 2>/dev/null || { cat "$dir/logs/gateway.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  sed -n 's/.*listening on \(https:[^ ]*\) (admin \(http:[^)]*\)).*/\1/p' "$dir/logs/gateway.out" >"$dir/jitgate/url"
+  sed -n 's/.*listening on \(https:[^ ]*\) (admin \(http:[^)]*\)).*/\2/p' "$dir/logs/gateway.out" >"$dir/jitgate/admin-url"
+  cat >"$dir/jitgate/env" <<ENV
+export JITGATE_SANDBOX_DIR=$dir
+export JITGATE_DEX_DIR=$dir/dex
+export JITGATE_BIN=$jitgate
+export JITGATE_GATEWAY_URL=$(cat "$dir/jitgate/url")
+export JITGATE_GATEWAY_ADMIN_URL=$(cat "$dir/jitgate/admin-url")
+export JITGATE_CA_DIR=$dir/jitgate/ca
+export JITGATE_DATA_DIR=$dir/jitgate/data
+ENV
+  echo "stack up in $dir: gateway $(cat "$dir/jitgate/url") (admin $(cat "$dir/jitgate/admin-url")), Dex $(cat "$dir/dex/issuer")"
+  ;;
+*) echo "usage: $0 up|down DIR" >&2; exit 2 ;;
+esac
