@@ -39,6 +39,9 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// How they authenticated.
     pub method: AuthMethod,
+    /// When the credential stops being valid (certificate `notAfter`, token `exp`), unix
+    /// seconds; a stream opened with it ends then.
+    pub expires_at: Option<i64>,
 }
 
 /// Why a caller could not be authenticated (always answered with 401).
@@ -103,6 +106,7 @@ impl CertAuthenticator {
             user: id.user,
             groups: id.groups,
             method: AuthMethod::ClientCert,
+            expires_at: Some(id.not_after.unix_timestamp()),
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -429,10 +429,10 @@ impl Gateway {
             .collect();
         profiles.sort_unstable();
         profiles.dedup();
-        let expires_at = grant
+        let deadline = grant
             .as_deref()
             .and_then(|id| mine.iter().find(|g| g.id == id))
-            .map(|g| g.expires_at);
+            .map(|g| Deadline::new(&g.id, g.expires_at, identity.expires_at));
         let grants: Vec<&str> = match grant.as_deref() {
             Some(g) => vec![g],
             None => mine
@@ -495,7 +495,7 @@ impl Gateway {
             || (info.subresource == "log" && query_flag(req.uri().query(), "follow"));
 
         if let Some(upgrade) = upgrade {
-            let Some(expires_at) = expires_at else {
+            let Some(deadline) = deadline else {
                 let msg = "streams (exec, attach, port-forward) need a grant; request one with kubectl jit request";
                 return self
                     .refuse(draft, StatusCode::FORBIDDEN, msg, Outcome::Denied, started)
@@ -529,7 +529,7 @@ impl Gateway {
             let gateway = Arc::clone(self);
             tokio::spawn(async move {
                 gateway
-                    .splice(client_upgrade, upstream_upgrade, draft, expires_at)
+                    .splice(client_upgrade, upstream_upgrade, draft, deadline)
                     .await;
             });
             return head;
@@ -553,8 +553,8 @@ impl Gateway {
         {
             return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
         }
-        if let Some(expires_at) = expires_at.filter(|_| long_lived && resp.status().is_success()) {
-            return self.cut_able(resp, draft, expires_at);
+        if let Some(deadline) = deadline.filter(|_| long_lived && resp.status().is_success()) {
+            return self.cut_able(resp, draft, deadline);
         }
         self.pass_response(resp)
     }
@@ -575,7 +575,7 @@ impl Gateway {
         self: &Arc<Self>,
         resp: Response<Incoming>,
         draft: Draft,
-        expires_at: i64,
+        deadline: Deadline,
     ) -> Response<BoxBody> {
         let (mut parts, mut body) = resp.into_parts();
         downstream_headers(&mut parts.headers, false);
@@ -595,7 +595,7 @@ impl Gateway {
         tokio::spawn(async move {
             let guard = gateway.streams.register(&grant);
             let mut cut = guard.cut.clone();
-            let deadline = deadline_instant(expires_at);
+            let until = deadline.instant();
             let mut bytes_out: u64 = 0;
             let started = Instant::now();
             let mut ended_by: Option<CutReason> = None;
@@ -613,8 +613,8 @@ impl Gateway {
                         if changed.is_ok() { ended_by = cut.borrow().clone(); }
                         if ended_by.is_some() { break; }
                     }
-                    () = tokio::time::sleep_until(deadline) => {
-                        ended_by = Some(expired_reason(&grant, expires_at));
+                    () = tokio::time::sleep_until(until) => {
+                        ended_by = Some(deadline.reason.clone());
                         break;
                     }
                     () = tx.closed() => break,
@@ -646,12 +646,16 @@ impl Gateway {
     }
 
     /// Copies an upgraded connection both ways until either side closes or the grant ends.
+    ///
+    /// In this pass-through mode the gateway cannot speak the stream's framing, so a cut closes
+    /// both connections without a message on the stream; terminating the streams (and saying
+    /// why on the error channel) is the next step.
     async fn splice(
         self: Arc<Self>,
         client: hyper::upgrade::OnUpgrade,
         upstream: hyper::upgrade::OnUpgrade,
         draft: Draft,
-        expires_at: i64,
+        deadline: Deadline,
     ) {
         let started = Instant::now();
         let (client, upstream) = match tokio::join!(client, upstream) {
@@ -668,31 +672,44 @@ impl Gateway {
         let grant = draft.grant.clone().unwrap_or_default();
         let guard = self.streams.register(&grant);
         let mut cut = guard.cut.clone();
-        let mut client = TokioIo::new(client);
-        let mut upstream = TokioIo::new(upstream);
-        let deadline = deadline_instant(expires_at);
+        let (client_read, client_write) = tokio::io::split(TokioIo::new(client));
+        let (upstream_read, upstream_write) = tokio::io::split(TokioIo::new(upstream));
+        let bytes_in = Arc::new(AtomicU64::new(0));
+        let bytes_out = Arc::new(AtomicU64::new(0));
+        let mut to_upstream = tokio::spawn(pump(client_read, upstream_write, bytes_in.clone()));
+        let mut to_client = tokio::spawn(pump(upstream_read, client_write, bytes_out.clone()));
         let mut ended_by = None;
-        let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
-        tokio::pin!(copy);
-        let (bytes_in, bytes_out) = loop {
+        let mut upstream_done = false;
+        loop {
             tokio::select! {
-                res = &mut copy => break res.unwrap_or((0, 0)),
+                // The client finished sending (e.g. stdin closed): keep delivering output.
+                _ = &mut to_upstream, if !upstream_done => upstream_done = true,
+                // The far end finished: nothing more will come for the client.
+                _ = &mut to_client => break,
                 changed = cut.changed() => {
                     if changed.is_ok() { ended_by = cut.borrow().clone(); }
-                    if ended_by.is_some() { break (0, 0); }
+                    if ended_by.is_some() { break; }
                 }
-                () = tokio::time::sleep_until(deadline) => {
-                    ended_by = Some(expired_reason(&grant, expires_at));
-                    break (0, 0);
+                () = tokio::time::sleep_until(deadline.instant()) => {
+                    ended_by = Some(deadline.reason.clone());
+                    break;
                 }
             }
-        };
+        }
+        to_upstream.abort();
+        to_client.abort();
         if ended_by.is_some() {
             self.metrics.streams_cut(1);
         }
         drop(guard);
-        self.stream_ended(&draft, ended_by.as_ref(), bytes_in, bytes_out, started)
-            .await;
+        self.stream_ended(
+            &draft,
+            ended_by.as_ref(),
+            bytes_in.load(Ordering::Relaxed),
+            bytes_out.load(Ordering::Relaxed),
+            started,
+        )
+        .await;
     }
 
     async fn pod_labels(
@@ -880,6 +897,28 @@ impl Gateway {
     }
 }
 
+/// Copies `from` into `to`, counting bytes, and shuts `to` down at the end.
+async fn pump<R, W>(mut from: R, mut to: W, count: Arc<AtomicU64>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+                count.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
 fn expired_reason(grant: &str, expires_at: i64) -> CutReason {
     CutReason {
         kind: "expired",
@@ -908,6 +947,39 @@ fn cut_reason(grant: &jitgate_store::Grant) -> CutReason {
         };
     }
     expired_reason(grant.id.as_str(), grant.expires_at)
+}
+
+/// When a stream must end and what the user is told then: the earlier of the grant's expiry and
+/// the expiry of the credential the stream was opened with.
+#[derive(Debug, Clone)]
+struct Deadline {
+    at: i64,
+    reason: CutReason,
+}
+
+impl Deadline {
+    fn new(grant: &str, grant_expires_at: i64, credential_expires_at: Option<i64>) -> Self {
+        match credential_expires_at {
+            Some(c) if c < grant_expires_at => Self {
+                at: c,
+                reason: CutReason {
+                    kind: "credential-expired",
+                    message: format!(
+                        "your jitgate credential expired at {}; run kubectl jit login, then reconnect",
+                        rfc3339(c)
+                    ),
+                },
+            },
+            _ => Self {
+                at: grant_expires_at,
+                reason: expired_reason(grant, grant_expires_at),
+            },
+        }
+    }
+
+    fn instant(&self) -> tokio::time::Instant {
+        deadline_instant(self.at)
+    }
 }
 
 fn deadline_instant(expires_at: i64) -> tokio::time::Instant {
@@ -954,8 +1026,14 @@ fn query_values(query: Option<&str>, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// A boolean query parameter as Kubernetes reads it: present and not `0`, `f` or `false`
+/// (any case) means true — a bare `?follow` included.
 fn query_flag(query: Option<&str>, key: &str) -> bool {
-    query_pairs(query).any(|(k, v)| k == key && (v == "true" || v == "1"))
+    query_pairs(query)
+        .find(|(k, _)| k == key)
+        .is_some_and(|(_, v)| {
+            !(v == "0" || v.eq_ignore_ascii_case("f") || v.eq_ignore_ascii_case("false"))
+        })
 }
 
 async fn build_snapshot(

@@ -59,6 +59,7 @@ impl TokenAuthenticator for OidcTokens {
                 user: claims.username,
                 groups: claims.groups,
                 method: AuthMethod::OidcToken,
+                expires_at: Some(claims.expires_at),
             })
         })
     }
