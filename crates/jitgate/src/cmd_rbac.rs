@@ -24,6 +24,32 @@ pub struct RenderArgs {
     /// … or a ServiceAccount as NAMESPACE/NAME (in-cluster deployment).
     #[arg(long)]
     gateway_service_account: Option<String>,
+    /// How the apiserver lets the gateway impersonate. `constrained` (KEP-5284): the gateway may
+    /// act as a user only for the profiles' verbs and resources in these namespaces, plus
+    /// discovery and self-reviews, and holds no `impersonate` verb. `legacy`: the `impersonate`
+    /// verb, which lets it act as any user for anything; needed by clusters without the
+    /// ConstrainedImpersonation feature (before Kubernetes 1.36, where it became on by default,
+    /// or with the feature gate off).
+    #[arg(long, value_enum, default_value_t = Impersonation::Constrained)]
+    impersonation: Impersonation,
+}
+
+/// Values of `--impersonation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Impersonation {
+    /// Constrained impersonation (`impersonate:user-info`, `impersonate-on:user-info:<verb>`).
+    Constrained,
+    /// The legacy `impersonate` verb.
+    Legacy,
+}
+
+impl From<Impersonation> for jitgate_rbac::ImpersonationMode {
+    fn from(value: Impersonation) -> Self {
+        match value {
+            Impersonation::Constrained => Self::Constrained,
+            Impersonation::Legacy => Self::Legacy,
+        }
+    }
 }
 
 /// Runs an rbac command.
@@ -59,7 +85,7 @@ pub fn run(cmd: RbacCommand) -> anyhow::Result<()> {
     };
     print!(
         "{}",
-        jitgate_rbac::render_yaml(&profiles, &targets, &subject)?
+        jitgate_rbac::render_yaml(&profiles, &targets, &subject, a.impersonation.into())?
     );
     Ok(())
 }

@@ -44,13 +44,19 @@ pub struct ObjectMeta {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyRule {
-    /// API groups (`""` is core).
+    /// API groups (`""` is core); empty in a rule for non-resource URLs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub api_groups: Vec<String>,
-    /// Resources and `resource/subresource`.
+    /// Resources and `resource/subresource`; empty in a rule for non-resource URLs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
     /// Object names the rule is limited to.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resource_names: Vec<String>,
+    /// Non-resource paths (`/version`, `/apis/*`); only in ClusterRoles, and only effective
+    /// through a ClusterRoleBinding.
+    #[serde(rename = "nonResourceURLs", skip_serializing_if = "Vec::is_empty")]
+    pub non_resource_urls: Vec<String>,
     /// Verbs.
     pub verbs: Vec<String>,
 }

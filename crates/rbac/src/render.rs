@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use jitgate_authz::{Profile, Profiles, Rule, STREAMING_SUBRESOURCES};
+use jitgate_authz::{
+    DISCOVERY_PATHS, Profile, Profiles, Rule, SELF_REVIEWS, STREAMING_SUBRESOURCES,
+};
 
 use crate::RenderError;
 use crate::objects::{Object, ObjectMeta, PolicyRule, RoleRef, Subject};
@@ -15,9 +17,34 @@ pub const POD_READER_NAME: &str = "jitgate-gateway:pod-reader";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Label naming the profile a Role or RoleBinding belongs to.
 pub const PROFILE_LABEL: &str = "jitgate.dev/profile";
+/// The primary verb of constrained impersonation's `user-info` mode: which users, groups and
+/// extras the gateway may assert.
+pub const IMPERSONATE_USER_INFO: &str = "impersonate:user-info";
+/// Prefix of the secondary verbs of the `user-info` mode: `impersonate-on:user-info:<verb>` on
+/// the resource (or non-resource URL) of the request, with the request's own verb.
+pub const IMPERSONATE_ON_USER_INFO: &str = "impersonate-on:user-info:";
+/// The verbs kube-apiserver derives from a request (the HTTP method, `list`/`watch` for
+/// collections, the legacy `/watch/` and `/proxy/` prefixes): what `*` in a profile stands for
+/// in an `impersonate-on` rule, where RBAC has no wildcard suffix.
+pub const REQUEST_VERBS: [&str; 9] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "proxy",
+];
 
 const API_VERSION: &str = "rbac.authorization.k8s.io/v1";
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+const AUTHENTICATION_GROUP: &str = "authentication.k8s.io";
+const EXTRA_RESOURCES: [&str; 2] = [
+    "userextras/jitgate.dev/grant",
+    "userextras/jitgate.dev/session",
+];
 const HEADER: &str = "# Rendered by `jitgate rbac render`; edit the policy, not this file.\n\
                       # Apply with: kubectl apply -f -\n";
 
@@ -47,14 +74,37 @@ pub enum GatewaySubject {
     },
 }
 
+/// How kube-apiserver is to let the gateway impersonate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ImpersonationMode {
+    /// Constrained impersonation (KEP-5284; the `ConstrainedImpersonation` feature, beta and on
+    /// by default since Kubernetes 1.36), `user-info` mode: the gateway may impersonate users
+    /// only for the verbs and resources of the rendered profiles in their namespaces, plus API
+    /// discovery and self-reviews. It holds no legacy `impersonate` verb.
+    #[default]
+    Constrained,
+    /// The legacy `impersonate` verb, for clusters without `ConstrainedImpersonation`: the gateway
+    /// may impersonate any user for any request.
+    Legacy,
+}
+
 /// The reserved group the gateway asserts for a profile: `jitgate:<profile>`.
 #[must_use]
 pub fn reserved_group(profile: &str) -> String {
     format!("jitgate:{profile}")
 }
 
+/// Name of the ClusterRole (and its RoleBindings) with the gateway's `impersonate-on` rules for
+/// a profile: `jitgate-gateway:impersonate-on:<profile>`.
+#[must_use]
+pub fn impersonate_on_name(profile: &str) -> String {
+    format!("{GATEWAY_NAME}:impersonate-on:{profile}")
+}
+
 /// Renders the gateway's objects, then each target's Roles and RoleBindings (targets sorted by
-/// profile, namespaces sorted and de-duplicated), then the pod-reader RoleBindings.
+/// profile, namespaces sorted and de-duplicated), then the gateway's RoleBindings in each
+/// namespace (pod-reader, and in [`ImpersonationMode::Constrained`] the `impersonate-on`
+/// ClusterRole of each profile rendered there).
 ///
 /// # Errors
 ///
@@ -64,6 +114,7 @@ pub fn render(
     profiles: &Profiles,
     targets: &[Target],
     gateway: &GatewaySubject,
+    mode: ImpersonationMode,
 ) -> Result<Vec<Object>, RenderError> {
     let subject = gateway_subject(gateway)?;
     let mut resolved: BTreeMap<&str, (&Profile, BTreeSet<&str>)> = BTreeMap::new();
@@ -95,20 +146,44 @@ pub fn render(
         .chain(std::iter::once("system:authenticated".to_owned()))
         .collect();
     let mut objects = vec![
-        gateway_cluster_role(groups),
+        gateway_cluster_role(groups, mode),
         cluster_role_binding(GATEWAY_NAME, subject.clone()),
         pod_reader_cluster_role(),
     ];
-    let mut all_namespaces = BTreeSet::new();
+    if mode == ImpersonationMode::Constrained {
+        for (profile, _) in resolved.values() {
+            objects.push(impersonate_on_cluster_role(profile));
+        }
+    }
+    // Namespace -> the profiles rendered there.
+    let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (profile, namespaces) in resolved.values() {
         for namespace in namespaces {
             objects.push(profile_role(profile, namespace));
             objects.push(profile_role_binding(&profile.name, namespace));
-            all_namespaces.insert(*namespace);
+            by_namespace
+                .entry(namespace)
+                .or_default()
+                .push(&profile.name);
         }
     }
-    for namespace in all_namespaces {
-        objects.push(pod_reader_role_binding(namespace, subject.clone()));
+    for (namespace, profiles) in by_namespace {
+        objects.push(gateway_role_binding(
+            POD_READER_NAME,
+            namespace,
+            None,
+            subject.clone(),
+        ));
+        if mode == ImpersonationMode::Constrained {
+            for profile in profiles {
+                objects.push(gateway_role_binding(
+                    &impersonate_on_name(profile),
+                    namespace,
+                    Some(profile),
+                    subject.clone(),
+                ));
+            }
+        }
     }
     Ok(objects)
 }
@@ -122,8 +197,9 @@ pub fn render_yaml(
     profiles: &Profiles,
     targets: &[Target],
     gateway: &GatewaySubject,
+    mode: ImpersonationMode,
 ) -> Result<String, RenderError> {
-    to_yaml(&render(profiles, targets, gateway)?)
+    to_yaml(&render(profiles, targets, gateway, mode)?)
 }
 
 /// Writes objects as multi-document YAML, with a header comment.
@@ -168,11 +244,42 @@ fn policy_rules(rules: &[Rule]) -> Vec<PolicyRule> {
     out
 }
 
+/// The `impersonate-on:user-info:<verb>` rules that let the gateway impersonate a user for
+/// exactly the requests the profile's Role allows: the same groups and resources (streaming
+/// subresources with `get` and `create`, as in the Role), each verb prefixed, and `*` spelled
+/// out as [`REQUEST_VERBS`] (RBAC matches a verb whole, so `impersonate-on:user-info:*` would
+/// match nothing, and a bare `*` would grant every other verb too, e.g. `impersonate` on the
+/// namespace's service accounts).
+fn impersonate_on_rules(rules: &[Rule]) -> Vec<PolicyRule> {
+    policy_rules(rules)
+        .into_iter()
+        .map(|mut rule| {
+            let mut verbs: Vec<String> = Vec::new();
+            for verb in &rule.verbs {
+                let expanded: Vec<&str> = if verb == "*" {
+                    REQUEST_VERBS.to_vec()
+                } else {
+                    vec![verb.as_str()]
+                };
+                for v in expanded {
+                    let prefixed = impersonate_on(v);
+                    if !verbs.contains(&prefixed) {
+                        verbs.push(prefixed);
+                    }
+                }
+            }
+            rule.verbs = verbs;
+            rule
+        })
+        .collect()
+}
+
 fn policy_rule(api_groups: &[String], resources: &[&String], verbs: Vec<String>) -> PolicyRule {
     PolicyRule {
         api_groups: api_groups.to_vec(),
         resources: resources.iter().map(|r| (*r).clone()).collect(),
         resource_names: Vec::new(),
+        non_resource_urls: Vec::new(),
         verbs,
     }
 }
@@ -182,8 +289,23 @@ fn rule(api_group: &str, resources: &[&str], names: Vec<String>, verbs: &[&str])
         api_groups: vec![api_group.to_owned()],
         resources: resources.iter().map(|&r| r.to_owned()).collect(),
         resource_names: names,
+        non_resource_urls: Vec::new(),
         verbs: verbs.iter().map(|&v| v.to_owned()).collect(),
     }
+}
+
+fn non_resource_rule(urls: &[&str], verbs: &[String]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Vec::new(),
+        resources: Vec::new(),
+        resource_names: Vec::new(),
+        non_resource_urls: urls.iter().map(|&u| u.to_owned()).collect(),
+        verbs: verbs.to_vec(),
+    }
+}
+
+fn impersonate_on(verb: &str) -> String {
+    format!("{IMPERSONATE_ON_USER_INFO}{verb}")
 }
 
 fn meta(name: &str, namespace: Option<&str>, profile: Option<&str>) -> ObjectMeta {
@@ -247,28 +369,87 @@ fn profile_role_binding(profile: &str, namespace: &str) -> Object {
     }
 }
 
-fn gateway_cluster_role(groups: Vec<String>) -> Object {
-    Object {
-        rules: Some(vec![
+fn gateway_cluster_role(groups: Vec<String>, mode: ImpersonationMode) -> Object {
+    let review_subjects = rule(
+        "authorization.k8s.io",
+        &["subjectaccessreviews"],
+        Vec::new(),
+        &["create"],
+    );
+    let rules = match mode {
+        ImpersonationMode::Legacy => vec![
             rule("", &["users"], Vec::new(), &["impersonate"]),
             rule("", &["groups"], groups, &["impersonate"]),
             rule(
-                "authentication.k8s.io",
-                &[
-                    "userextras/jitgate.dev/grant",
-                    "userextras/jitgate.dev/session",
-                ],
+                AUTHENTICATION_GROUP,
+                &EXTRA_RESOURCES,
                 Vec::new(),
                 &["impersonate"],
             ),
-            rule(
-                "authorization.k8s.io",
-                &["subjectaccessreviews"],
-                Vec::new(),
-                &["create"],
-            ),
-        ]),
+            review_subjects,
+        ],
+        ImpersonationMode::Constrained => {
+            let mut rules = vec![
+                // Primary checks: who may be asserted (all in authentication.k8s.io).
+                rule(
+                    AUTHENTICATION_GROUP,
+                    &["users"],
+                    Vec::new(),
+                    &[IMPERSONATE_USER_INFO],
+                ),
+                rule(
+                    AUTHENTICATION_GROUP,
+                    &["groups"],
+                    groups,
+                    &[IMPERSONATE_USER_INFO],
+                ),
+                rule(
+                    AUTHENTICATION_GROUP,
+                    &EXTRA_RESOURCES,
+                    Vec::new(),
+                    &[IMPERSONATE_USER_INFO],
+                ),
+            ];
+            // Secondary checks for what the gateway forwards without a grant: self-reviews
+            // (cluster-scoped) and discovery (non-resource URLs); both only count through a
+            // ClusterRoleBinding.
+            let mut reviews: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for (group, resource) in SELF_REVIEWS {
+                reviews.entry(group).or_default().push(resource);
+            }
+            for (group, resources) in reviews {
+                rules.push(rule(
+                    group,
+                    &resources,
+                    Vec::new(),
+                    &[&impersonate_on("create")],
+                ));
+            }
+            rules.push(non_resource_rule(
+                &DISCOVERY_PATHS,
+                &[impersonate_on("get"), impersonate_on("head")],
+            ));
+            rules.push(review_subjects);
+            rules
+        }
+    };
+    Object {
+        rules: Some(rules),
         ..object("ClusterRole", meta(GATEWAY_NAME, None, None))
+    }
+}
+
+fn impersonate_on_cluster_role(profile: &Profile) -> Object {
+    Object {
+        rules: Some(impersonate_on_rules(&profile.rules)),
+        ..object(
+            "ClusterRole",
+            meta(
+                &impersonate_on_name(&profile.name),
+                None,
+                Some(&profile.name),
+            ),
+        )
     }
 }
 
@@ -287,11 +468,17 @@ fn cluster_role_binding(name: &str, subject: Subject) -> Object {
     }
 }
 
-fn pod_reader_role_binding(namespace: &str, subject: Subject) -> Object {
+/// A RoleBinding of the gateway to one of its ClusterRoles, in one namespace only.
+fn gateway_role_binding(
+    cluster_role: &str,
+    namespace: &str,
+    profile: Option<&str>,
+    subject: Subject,
+) -> Object {
     Object {
-        role_ref: Some(role_ref("ClusterRole", POD_READER_NAME)),
+        role_ref: Some(role_ref("ClusterRole", cluster_role)),
         subjects: Some(vec![subject]),
-        ..object("RoleBinding", meta(POD_READER_NAME, Some(namespace), None))
+        ..object("RoleBinding", meta(cluster_role, Some(namespace), profile))
     }
 }
 
@@ -376,6 +563,40 @@ mod tests {
     fn wildcard_verbs_stay_wildcard() {
         let rules = policy_rules(&[Rule::new(&["*"], &["pods/attach"], &["*"])]);
         assert_eq!(rules, vec![rule("*", &["pods/attach"], Vec::new(), &["*"])]);
+    }
+
+    #[test]
+    fn impersonate_on_rules_mirror_the_profile_with_prefixed_verbs() {
+        let rules = impersonate_on_rules(&[
+            Rule::new(&["", "apps"], &["pods", "pods/exec"], &["get", "create"]),
+            Rule::new(&["*"], &["*/scale"], &["*"]),
+        ]);
+        let on =
+            |verbs: &[&str]| -> Vec<String> { verbs.iter().map(|v| impersonate_on(v)).collect() };
+        assert_eq!(rules.len(), 3);
+        assert_eq!(rules[0].resources, ["pods"]);
+        assert_eq!(rules[0].verbs, on(&["get", "create"]));
+        assert_eq!(rules[0].api_groups, ["", "apps"]);
+        assert_eq!(rules[1].resources, ["pods/exec"]);
+        assert_eq!(rules[1].verbs, on(&["get", "create"]));
+        assert_eq!(rules[2].resources, ["*/scale"]);
+        assert_eq!(rules[2].verbs, on(&REQUEST_VERBS));
+        assert!(
+            rules
+                .iter()
+                .flat_map(|r| &r.verbs)
+                .all(|v| v.starts_with(IMPERSONATE_ON_USER_INFO) && !v.ends_with('*'))
+        );
+    }
+
+    #[test]
+    fn impersonate_on_streaming_gets_get_and_create_like_the_role() {
+        let rules = impersonate_on_rules(&[Rule::new(&[""], &["pods/attach"], &["create"])]);
+        assert_eq!(rules.len(), 1);
+        assert_eq!(
+            rules[0].verbs,
+            [impersonate_on("create"), impersonate_on("get")]
+        );
     }
 
     #[test]
