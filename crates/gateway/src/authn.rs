@@ -55,6 +55,9 @@ pub enum AuthnError {
     /// The client certificate failed verification.
     #[error("client certificate rejected: {0}")]
     Certificate(String),
+    /// A failure already explained when the connection's certificate was first checked.
+    #[error("{0}")]
+    Verified(String),
     /// The bearer token failed verification.
     #[error("bearer token rejected: {0}")]
     Token(String),

@@ -293,7 +293,21 @@ impl Gateway {
         if conn.client_chain.is_empty() {
             return Err(AuthnError::NoCredentials);
         }
-        self.certs.authenticate(&conn.client_chain)
+        let verified = conn.verified_chain.get_or_init(|| {
+            self.certs
+                .authenticate(&conn.client_chain)
+                .map_err(|e| e.to_string())
+        });
+        match verified {
+            Ok(id) if id.expires_at.is_some_and(|t| t <= unix_now()) => {
+                Err(AuthnError::Certificate(format!(
+                    "it expired at {} while this connection was open; run `kubectl jit login` for a new one",
+                    rfc3339(id.expires_at.unwrap_or_default())
+                )))
+            }
+            Ok(id) => Ok(id.clone()),
+            Err(message) => Err(AuthnError::Verified(message.clone())),
+        }
     }
 
     /// Handles one request from kubectl.
@@ -543,7 +557,14 @@ impl Gateway {
         *up.method_mut() = method;
         *up.uri_mut() = uri;
         *up.headers_mut() = headers;
-        let resp = match self.upstream.client.request(up).await {
+        // Large bodies (container logs) cost the apiserver markedly less CPU over HTTP/1.1 than
+        // over HTTP/2 (docs/benchmarks.md); everything else shares the multiplexed HTTP/2 pool.
+        let client = if info.subresource == "log" {
+            &self.upstream.upgrade_client
+        } else {
+            &self.upstream.client
+        };
+        let resp = match client.request(up).await {
             Ok(r) => r,
             Err(e) => return self.upstream_failed(draft, &e, started).await,
         };

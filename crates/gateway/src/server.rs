@@ -28,6 +28,9 @@ pub struct ConnInfo {
     pub client_chain: Vec<CertificateDer<'static>>,
     /// Session id for this connection (`s-…`), sent upstream as `jitgate.dev/session`.
     pub session: String,
+    /// The outcome of verifying `client_chain`, worked out on the first request: the chain
+    /// cannot change within a TLS connection, so later requests only re-check its expiry.
+    pub verified_chain: std::sync::OnceLock<Result<crate::authn::Identity, String>>,
 }
 
 /// Runs the TLS listener until `shutdown` fires.
@@ -77,6 +80,7 @@ pub async fn serve_tls(
                 peer,
                 client_chain,
                 session: crate::gateway::new_id("s-"),
+                verified_chain: std::sync::OnceLock::new(),
             });
             let service = service_fn(move |req: Request<Incoming>| {
                 let gateway = gateway.clone();
