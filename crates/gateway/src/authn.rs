@@ -8,8 +8,6 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::{CertificateError, RootCertStore};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// How a caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +77,7 @@ pub struct CertAuthenticator {
 }
 
 fn rfc3339(secs: u64) -> String {
-    OffsetDateTime::from_unix_timestamp(secs as i64)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| format!("unix {secs}"))
+    jitgate_authz::rfc3339(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 impl CertAuthenticator {

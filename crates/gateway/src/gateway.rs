@@ -39,16 +39,7 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{:08x}", rand::random::<u32>())
 }
 
-/// RFC 3339 UTC for messages.
-pub fn rfc3339(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("unix {secs}"))
-}
+pub use jitgate_authz::rfc3339;
 
 /// One active grant, as the request path needs it.
 #[derive(Debug, Clone)]

@@ -6,6 +6,8 @@ use std::io::Write as _;
 use anyhow::Context as _;
 use jitgate_store::{GrantFilter, GrantId, GrantStore as _, NewGrant, SqliteStore};
 
+use jitgate_authz::rfc3339;
+
 use crate::StateDirs;
 use crate::duration::parse_duration;
 
@@ -120,16 +122,6 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-fn rfc3339(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| secs.to_string())
 }
 
 /// Runs a grant command.
