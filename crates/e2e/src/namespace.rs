@@ -25,17 +25,24 @@ pub struct TestNamespace {
 }
 
 impl TestNamespace {
-    /// Creates a fresh namespace with `admin`, labelled with the case and the kubectl version.
+    /// Creates a fresh namespace `smoke-<random>` with `admin`, labelled with the case and the
+    /// kubectl version.
     pub fn create(admin: &Kubectl, case: &str) -> Result<Self> {
-        let name = format!("smoke-{}", random_name(6));
+        Self::create_named(admin, "smoke", "jitgate-smoke", case)
+    }
+
+    /// Creates a fresh namespace `<prefix>-<random>`, labelled as part of `suite`, with the case
+    /// and the kubectl version.
+    pub fn create_named(admin: &Kubectl, prefix: &str, suite: &str, case: &str) -> Result<Self> {
+        let name = format!("{prefix}-{}", random_name(8));
         let manifest = json!({
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {
                 "name": name,
                 "labels": {
-                    "app.kubernetes.io/part-of": "jitgate-smoke",
-                    "jitgate.dev/smoke-case": label_value(case),
+                    "app.kubernetes.io/part-of": suite,
+                    "jitgate.dev/e2e-case": label_value(case),
                     "jitgate.dev/kubectl": label_value(&admin.version),
                 },
             },
