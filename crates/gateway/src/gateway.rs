@@ -320,6 +320,31 @@ impl Gateway {
             ..Draft::default()
         };
 
+        // A path that could mean two things is refused before anything else happens: it is never
+        // authorized or forwarded. The caller is still identified, for the audit line only.
+        let info = match jitgate_classify::classify(
+            req.method().as_str(),
+            req.uri().path(),
+            req.uri().query(),
+        ) {
+            Ok(info) => info,
+            Err(e) => {
+                if let Ok(id) = self.authenticate(&req, &conn).await {
+                    draft.user = Some(id.user);
+                    draft.groups = id.groups;
+                    draft.auth = Some(id.method.as_str());
+                }
+                return self
+                    .refuse(
+                        draft,
+                        StatusCode::BAD_REQUEST,
+                        &e.to_string(),
+                        Outcome::BadRequest,
+                        started,
+                    )
+                    .await;
+            }
+        };
         let identity = match self.authenticate(&req, &conn).await {
             Ok(id) => id,
             Err(e) => {
@@ -347,24 +372,6 @@ impl Gateway {
                 .await;
         }
 
-        let info = match jitgate_classify::classify(
-            req.method().as_str(),
-            req.uri().path(),
-            req.uri().query(),
-        ) {
-            Ok(info) => info,
-            Err(e) => {
-                return self
-                    .refuse(
-                        draft,
-                        StatusCode::BAD_REQUEST,
-                        &e.to_string(),
-                        Outcome::BadRequest,
-                        started,
-                    )
-                    .await;
-            }
-        };
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         draft.verb = Some(info.verb.clone());
         draft.api_group = non_empty(&info.api_group);
