@@ -521,7 +521,7 @@ impl Gateway {
             up.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
             up.headers_mut().insert(header::UPGRADE, upgrade);
-            let mut resp = match self.upstream.upgrade_client.request(up).await {
+            let mut resp = match self.upstream.client.request(up).await {
                 Ok(r) => r,
                 Err(e) => return self.upstream_failed(draft, &e, started).await,
             };
@@ -555,14 +555,7 @@ impl Gateway {
         *up.method_mut() = method;
         *up.uri_mut() = uri;
         *up.headers_mut() = headers;
-        // Large bodies (container logs) cost the apiserver markedly less CPU over HTTP/1.1 than
-        // over HTTP/2 (docs/benchmarks.md); everything else shares the multiplexed HTTP/2 pool.
-        let client = if info.subresource == "log" {
-            &self.upstream.upgrade_client
-        } else {
-            &self.upstream.client
-        };
-        let resp = match client.request(up).await {
+        let resp = match self.upstream.client.request(up).await {
             Ok(r) => r,
             Err(e) => return self.upstream_failed(draft, &e, started).await,
         };
