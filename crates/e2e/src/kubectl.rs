@@ -258,54 +258,7 @@ impl Kubectl {
     }
 
     fn execute(&self, argv: &[OsString], stdin: Option<&[u8]>) -> Result<Output> {
-        let command = self.describe(argv);
-        let mut child = self
-            .command(argv)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| HarnessError::Spawn {
-                command: command.clone(),
-                source,
-            })?;
-        let (stdout, stderr) = capture_pipes(&mut child)?;
-        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            let data = data.to_vec();
-            // Detached: if kubectl never reads its stdin, this thread ends with EPIPE when the
-            // process is gone.
-            thread::Builder::new()
-                .name("kubectl-stdin".to_owned())
-                .spawn(move || {
-                    let _ = pipe.write_all(&data);
-                })
-                .map_err(|e| HarnessError::io("starting the stdin writer thread", e))?;
-        }
-        let deadline = Instant::now() + self.timeout;
-        let status = wait_until(&mut child, deadline)
-            .map_err(|e| HarnessError::io(format!("waiting for `{command}`"), e))?;
-        let Some(status) = status else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(HarnessError::Timeout {
-                command,
-                after: self.timeout,
-                stdout: stdout.text(),
-                stderr: stderr.text(),
-            });
-        };
-        stdout.wait_eof(DRAIN);
-        stderr.wait_eof(DRAIN);
-        Ok(Output {
-            command,
-            status,
-            stdout: stdout.snapshot(),
-            stderr: stderr.snapshot(),
-        })
+        run_command(self.command(argv), self.describe(argv), stdin, self.timeout)
     }
 
     /// Starts kubectl in the background (for `get -w`, `logs -f`, `port-forward`); it is killed
@@ -346,6 +299,62 @@ impl Kubectl {
         let command = self.describe(&argv);
         PtySession::spawn(command, argv, &self.env, size)
     }
+}
+
+/// Runs `cmd` (described as `command` in errors) with `stdin` or none, collecting its output,
+/// and kills it after `timeout`.
+pub fn run_command(
+    mut cmd: Command,
+    command: String,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Output> {
+    let mut child = cmd
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| HarnessError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    let (stdout, stderr) = capture_pipes(&mut child)?;
+    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let data = data.to_vec();
+        // Detached: if kubectl never reads its stdin, this thread ends with EPIPE when the
+        // process is gone.
+        thread::Builder::new()
+            .name("kubectl-stdin".to_owned())
+            .spawn(move || {
+                let _ = pipe.write_all(&data);
+            })
+            .map_err(|e| HarnessError::io("starting the stdin writer thread", e))?;
+    }
+    let deadline = Instant::now() + timeout;
+    let status = wait_until(&mut child, deadline)
+        .map_err(|e| HarnessError::io(format!("waiting for `{command}`"), e))?;
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(HarnessError::Timeout {
+            command,
+            after: timeout,
+            stdout: stdout.text(),
+            stderr: stderr.text(),
+        });
+    };
+    stdout.wait_eof(DRAIN);
+    stderr.wait_eof(DRAIN);
+    Ok(Output {
+        command,
+        status,
+        stdout: stdout.snapshot(),
+        stderr: stderr.snapshot(),
+    })
 }
 
 fn capture_pipes(child: &mut Child) -> Result<(Capture, Capture)> {

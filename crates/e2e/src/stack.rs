@@ -3,12 +3,10 @@
 //! (certificates, grants, RBAC) driven against it.
 
 use std::ffi::{OsStr, OsString};
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -385,7 +383,7 @@ impl Drop for Grant {
 
 /// Runs `cmd` with `stdin` (or none), collecting its output, killing it after `timeout`.
 pub fn run_with_deadline(
-    mut cmd: Command,
+    cmd: Command,
     stdin: Option<&[u8]>,
     timeout: Duration,
 ) -> StackResult<Output> {
@@ -394,96 +392,7 @@ pub fn run_with_deadline(
         .map(shell_quote)
         .collect::<Vec<_>>()
         .join(" ");
-    let mut child = cmd
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| HarnessError::Spawn {
-            command: command.clone(),
-            source,
-        })?;
-    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        use std::io::Write as _;
-        let data = data.to_vec();
-        thread::spawn(move || {
-            let _ = pipe.write_all(&data);
-        });
-    }
-    let stdout = Collected::start(child.stdout.take());
-    let stderr = Collected::start(child.stderr.take());
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(HarnessError::Timeout {
-                    command,
-                    after: timeout,
-                    stdout: String::from_utf8_lossy(&stdout.snapshot()).into_owned(),
-                    stderr: String::from_utf8_lossy(&stderr.snapshot()).into_owned(),
-                }
-                .into());
-            }
-            Err(e) => return Err(StackError::io(format!("waiting for `{command}`"), e)),
-        }
-    };
-    // A grandchild may hold the pipes open; wait for the end of output only so long.
-    let drain = Instant::now() + Duration::from_secs(5);
-    while !(stdout.done() && stderr.done()) && Instant::now() < drain {
-        thread::sleep(Duration::from_millis(5));
-    }
-    Ok(Output {
-        command,
-        status,
-        stdout: stdout.snapshot(),
-        stderr: stderr.snapshot(),
-    })
-}
-
-/// Output of a pipe, read to its end on a thread.
-#[derive(Debug, Clone, Default)]
-struct Collected(Arc<Mutex<(Vec<u8>, bool)>>);
-
-impl Collected {
-    fn start(pipe: Option<impl Read + Send + 'static>) -> Self {
-        let me = Self::default();
-        let feed = me.clone();
-        thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            if let Some(mut pipe) = pipe {
-                loop {
-                    match pipe.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => feed.lock().0.extend_from_slice(&buf[..n]),
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(_) => break,
-                    }
-                }
-            }
-            feed.lock().1 = true;
-        });
-        me
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<u8>, bool)> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn snapshot(&self) -> Vec<u8> {
-        self.lock().0.clone()
-    }
-
-    fn done(&self) -> bool {
-        self.lock().1
-    }
+    Ok(crate::kubectl::run_command(cmd, command, stdin, timeout)?)
 }
 
 #[cfg(test)]
@@ -526,7 +435,7 @@ mod tests {
     fn commands_are_killed_at_the_deadline() {
         let mut cmd = Command::new("/bin/sh");
         cmd.args(["-c", "echo begun; sleep 30"]);
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let err = run_with_deadline(cmd, None, Duration::from_millis(300)).expect_err("timeout");
         assert!(err.to_string().contains("begun"), "{err}");
         assert!(

@@ -15,7 +15,7 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use jitgate_audit::{AuditEvent, Decision as AuditDecision, EventKind};
 
@@ -41,18 +41,9 @@ pub fn new_id(prefix: &str) -> String {
 
 pub use jitgate_authz::rfc3339;
 
-/// One active grant, as the request path needs it.
-#[derive(Debug, Clone)]
-struct ActiveGrant {
-    id: String,
-    profile: String,
-    expires_at: i64,
-}
-
 /// Everything authorization reads, rebuilt whenever the store changes.
 struct AuthzSnapshot {
     index: jitgate_authz::GrantIndex,
-    by_user: HashMap<String, Vec<ActiveGrant>>,
     ids: HashSet<String>,
     next_expiry: Option<i64>,
 }
@@ -120,7 +111,7 @@ struct Draft {
 impl Gateway {
     /// Builds the gateway and loads the active grants once.
     pub async fn new(parts: GatewayParts) -> Result<Arc<Self>, jitgate_store::StoreError> {
-        let snapshot = build_snapshot(parts.store.as_ref(), &parts.profiles).await?;
+        let snapshot = build_snapshot(parts.store.as_ref()).await?;
         let counter = parts.store.change_counter().await?;
         Ok(Arc::new(Self {
             upstream: parts.upstream,
@@ -156,7 +147,7 @@ impl Gateway {
         if counter == self.seen_change.load(Ordering::Acquire) && !expired_since {
             return Ok(());
         }
-        let snapshot = build_snapshot(self.store.as_ref(), &self.profiles).await?;
+        let snapshot = build_snapshot(self.store.as_ref()).await?;
         self.seen_change.store(counter, Ordering::Release);
         let ids = snapshot.ids.clone();
         let previous = self.authz.swap(Arc::new(snapshot));
@@ -186,11 +177,10 @@ impl Gateway {
             };
             reasons.insert(g, reason);
         }
-        let mut cut = 0;
+        // Each stream counts itself in the metrics when it ends (expiry ends some without a cut).
         for (g, reason) in &reasons {
-            cut += self.streams.cut_grant(g, reason);
+            self.streams.cut_grant(g, reason);
         }
-        self.metrics.streams_cut(cut);
         Ok(())
     }
 
@@ -238,11 +228,10 @@ impl Gateway {
 
     /// Ends every live stream (shutdown).
     pub fn cut_all(&self, message: &str) {
-        let n = self.streams.cut_all(&CutReason {
+        self.streams.cut_all(&CutReason {
             kind: "shutdown",
             message: message.to_owned(),
         });
-        self.metrics.streams_cut(n);
     }
 
     /// Whether the gateway can serve: the store answers.
@@ -429,11 +418,7 @@ impl Gateway {
             }
         };
         draft.grant = grant.clone();
-        let mine = snapshot
-            .by_user
-            .get(&identity.user)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let mine = snapshot.index.grants_for(&identity.user);
         let mut profiles: Vec<&str> = mine
             .iter()
             .filter(|g| g.expires_at > now)
@@ -443,8 +428,8 @@ impl Gateway {
         profiles.dedup();
         let deadline = grant
             .as_deref()
-            .and_then(|id| mine.iter().find(|g| g.id == id))
-            .map(|g| Deadline::new(&g.id, g.expires_at, identity.expires_at));
+            .and_then(|id| mine.iter().find(|g| g.id.as_str() == id))
+            .map(|g| Deadline::new(g.id.as_str(), g.expires_at, identity.expires_at));
         let grants: Vec<&str> = match grant.as_deref() {
             Some(g) => vec![g],
             None => mine
@@ -607,7 +592,8 @@ impl Gateway {
         tokio::spawn(async move {
             let guard = gateway.streams.register(&grant);
             let mut cut = guard.cut.clone();
-            let until = deadline.instant();
+            let must_end = until_cut(&mut cut, &deadline);
+            tokio::pin!(must_end);
             let mut bytes_out: u64 = 0;
             let started = Instant::now();
             let mut ended_by: Option<CutReason> = None;
@@ -621,14 +607,7 @@ impl Gateway {
                         Some(Err(e)) => { let _ = tx.send(Err(Box::new(e))).await; break; }
                         None => break,
                     },
-                    changed = cut.changed() => {
-                        if changed.is_ok() { ended_by = cut.borrow().clone(); }
-                        if ended_by.is_some() { break; }
-                    }
-                    () = tokio::time::sleep_until(until) => {
-                        ended_by = Some(deadline.reason.clone());
-                        break;
-                    }
+                    reason = &mut must_end => { ended_by = Some(reason); break; }
                     () = tx.closed() => break,
                 }
             }
@@ -690,6 +669,8 @@ impl Gateway {
         let bytes_out = Arc::new(AtomicU64::new(0));
         let mut to_upstream = tokio::spawn(pump(client_read, upstream_write, bytes_in.clone()));
         let mut to_client = tokio::spawn(pump(upstream_read, client_write, bytes_out.clone()));
+        let must_end = until_cut(&mut cut, &deadline);
+        tokio::pin!(must_end);
         let mut ended_by = None;
         let mut upstream_done = false;
         loop {
@@ -698,14 +679,7 @@ impl Gateway {
                 _ = &mut to_upstream, if !upstream_done => upstream_done = true,
                 // The far end finished: nothing more will come for the client.
                 _ = &mut to_client => break,
-                changed = cut.changed() => {
-                    if changed.is_ok() { ended_by = cut.borrow().clone(); }
-                    if ended_by.is_some() { break; }
-                }
-                () = tokio::time::sleep_until(deadline.instant()) => {
-                    ended_by = Some(deadline.reason.clone());
-                    break;
-                }
+                reason = &mut must_end => { ended_by = Some(reason); break; }
             }
         }
         to_upstream.abort();
@@ -909,6 +883,26 @@ impl Gateway {
     }
 }
 
+/// Resolves, with the reason to tell the user, once a stream must end: its grant was revoked
+/// (or the gateway is shutting down), or its deadline passed.
+async fn until_cut(cut: &mut watch::Receiver<Option<CutReason>>, deadline: &Deadline) -> CutReason {
+    let registry = async {
+        loop {
+            if let Some(reason) = cut.borrow_and_update().clone() {
+                return reason;
+            }
+            if cut.changed().await.is_err() {
+                // The registry entry is gone; only the deadline can end the stream now.
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        reason = registry => reason,
+        () = tokio::time::sleep_until(deadline.instant()) => deadline.reason.clone(),
+    }
+}
+
 /// Copies `from` into `to`, counting bytes, and shuts `to` down at the end.
 async fn pump<R, W>(mut from: R, mut to: W, count: Arc<AtomicU64>)
 where
@@ -1050,31 +1044,19 @@ fn query_flag(query: Option<&str>, key: &str) -> bool {
 
 async fn build_snapshot(
     store: &dyn jitgate_store::GrantStore,
-    profiles: &jitgate_authz::Profiles,
 ) -> Result<AuthzSnapshot, jitgate_store::StoreError> {
     let now = unix_now();
     let grants = store.active_grants(now).await?;
-    let mut by_user: HashMap<String, Vec<ActiveGrant>> = HashMap::new();
     let mut ids = HashSet::new();
     let mut next_expiry: Option<i64> = None;
     let mut authz = Vec::with_capacity(grants.len());
     for g in grants {
         ids.insert(g.id.as_str().to_owned());
         next_expiry = Some(next_expiry.map_or(g.expires_at, |n| n.min(g.expires_at)));
-        by_user
-            .entry(g.user.clone())
-            .or_default()
-            .push(ActiveGrant {
-                id: g.id.as_str().to_owned(),
-                profile: g.profile.clone(),
-                expires_at: g.expires_at,
-            });
         authz.extend(to_authz_grant(&g));
     }
-    let _ = profiles;
     Ok(AuthzSnapshot {
         index: jitgate_authz::GrantIndex::new(authz),
-        by_user,
         ids,
         next_expiry,
     })

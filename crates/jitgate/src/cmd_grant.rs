@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use jitgate_store::{GrantFilter, GrantId, GrantStore as _, NewGrant, SqliteStore};
 
 use jitgate_authz::rfc3339;
+use jitgate_gateway::authn::unix_now;
 
 use crate::StateDirs;
 use crate::duration::parse_duration;
@@ -117,13 +118,6 @@ fn audit(
     Ok(())
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Runs a grant command.
 pub fn run(cmd: GrantCommand) -> anyhow::Result<()> {
     crate::block_on(async move {
@@ -150,7 +144,7 @@ pub fn run(cmd: GrantCommand) -> anyhow::Result<()> {
                         pod_label_selector: a.selector,
                         reason: a.reason.clone(),
                         created_by: a.by.clone(),
-                        expires_at: now() + a.duration.as_secs() as i64,
+                        expires_at: unix_now() + a.duration.as_secs() as i64,
                     })
                     .await?;
                 audit(
@@ -187,7 +181,7 @@ pub fn run(cmd: GrantCommand) -> anyhow::Result<()> {
                     "{:<12} {:<16} {:<16} {:<24} {:<8} EXPIRES",
                     "ID", "USER", "PROFILE", "NAMESPACES", "STATE"
                 )?;
-                let t = now();
+                let t = unix_now();
                 for g in grants {
                     let state = match g.state_at(t) {
                         jitgate_store::GrantState::Active => "active",
