@@ -6,6 +6,7 @@
 mod cmd_audit;
 mod cmd_cert;
 mod cmd_grant;
+mod cmd_policy;
 mod cmd_rbac;
 mod cmd_serve;
 mod duration;
@@ -51,6 +52,9 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(cmd_audit::AuditCommand),
+    /// The policy file: lint it, run its table tests, print its JSON Schema.
+    #[command(subcommand)]
+    Policy(cmd_policy::PolicyCommand),
     /// Print the jitgate version.
     Version,
 }
@@ -63,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         Command::Grant(cmd) => cmd_grant::run(cmd),
         Command::Rbac(cmd) => cmd_rbac::run(cmd),
         Command::Audit(cmd) => cmd_audit::run(cmd),
+        Command::Policy(cmd) => cmd_policy::run(cmd),
         Command::Version => {
             println!("jitgate {}", env!("CARGO_PKG_VERSION"));
             Ok(())
