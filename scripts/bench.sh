@@ -19,7 +19,8 @@
 # Knobs (environment): BENCH_REQUESTS (2000), BENCH_WARMUP (200), BENCH_LOG_BYTES (198000000, a
 # multiple of 99), BENCH_LOG_RUNS (3), BENCH_KUBECTL_RUNS (5), BENCH_AUDIT_FSYNC (true: the
 # gateway's production default), BENCH_KUBECTL (kubectl.1.33 beside kubectl),
-# BENCH_SKIP_CRITERION=1.
+# BENCH_SKIP_CRITERION=1, BENCH_SKIP_LOGS=1 (latency only), BENCH_ENV_gateway and
+# BENCH_ENV_gateway_nofsync (extra environment for one gateway, for A/B runs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$root/.sandbox-bench}
@@ -60,12 +61,13 @@ k() { "$kubectl" --kubeconfig "$admin_kc" "$@"; }
 
 gateway_pids=()
 proxy_pid=""
+l4_pid=""
 stop_stack() {
   local pid
-  for pid in $proxy_pid "${gateway_pids[@]}"; do
+  for pid in $proxy_pid $l4_pid "${gateway_pids[@]}"; do
     { kill "$pid" && wait "$pid"; } 2>/dev/null || true
   done
-  proxy_pid="" gateway_pids=()
+  proxy_pid="" l4_pid="" gateway_pids=()
   "$sandbox" down --dir "$dir" >/dev/null 2>&1 || true
 }
 trap stop_stack EXIT
@@ -82,8 +84,11 @@ export JITGATE_CA_DIR=$dir/jitgate/ca
 # which prices the fsync. They share the CA (one client certificate works for both); each has
 # its own grant store and audit log.
 start_gateway() { # NAME FSYNC: sets url_NAME and admin_NAME
-  local name=$1 fsync=$2 out=$dir/logs/$1.out pid
-  "$jitgate" serve \
+  local name=$1 fsync=$2 out=$dir/logs/$1.out pid extra_env
+  # BENCH_ENV_gateway / BENCH_ENV_gateway_nofsync: extra VAR=value words for that gateway only
+  # (e.g. BENCH_ENV_gateway_nofsync="TOKIO_WORKER_THREADS=1"), for A/B runs in one bench.
+  extra_env=BENCH_ENV_${name//-/_}
+  env ${!extra_env:-} "$jitgate" serve \
     --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
     --ca-dir "$JITGATE_CA_DIR" --data-dir "$dir/jitgate/$name" \
     --upstream-kubeconfig "$dir/gateway.kubeconfig" \
@@ -142,6 +147,15 @@ done
 proxy_addr=$(sed -n 's/^Starting to serve on \(.*\)$/\1/p' "$dir/logs/kubectl-proxy.out")
 [ -n "$proxy_addr" ] || { echo "bench: kubectl proxy did not start" >&2; cat "$dir/logs/kubectl-proxy.out" >&2; exit 1; }
 proxy_url=http://$proxy_addr
+# A byte-for-byte TCP forwarder in front of the apiserver, used with the admin kubeconfig: one
+# more hop and nothing else, the floor for any gateway on this machine.
+apiserver_hostport=$(sed -n 's|^ *server: https://\(.*\)$|\1|p' "$admin_kc" | head -1)
+"$bench" tcp-proxy --to "$apiserver_hostport" >"$dir/logs/l4-proxy.out" 2>&1 &
+l4_pid=$!
+for _ in $(seq 50); do grep -q 'listening on' "$dir/logs/l4-proxy.out" 2>/dev/null && break; sleep 0.1; done
+l4_addr=$(sed -n 's/^listening on \(.*\)$/\1/p' "$dir/logs/l4-proxy.out")
+[ -n "$l4_addr" ] || { echo "bench: the TCP forwarder did not start" >&2; exit 1; }
+sed "s|server: https://$apiserver_hostport|server: https://$l4_addr|" "$admin_kc" >"$dir/l4-proxy.kubeconfig"
 pod=$(k -n payments get pods -l app=payments-api -o jsonpath='{.items[0].metadata.name}')
 # Through each gateway with real kubectl once, so a broken grant fails here and not mid-bench
 # (a new grant becomes usable at the gateway's next store poll, within 200 ms).
@@ -183,15 +197,16 @@ done
   --endpoint "gateway=$dir/bench-user/kubeconfig" \
   --endpoint "gateway-nofsync=$dir/bench-user/kubeconfig-nofsync" \
   --endpoint "proxy=$proxy_url" \
+  --endpoint "l4-proxy=$dir/l4-proxy.kubeconfig" \
   --path "/api/v1/namespaces/payments/pods/$pod" \
   --requests "$requests" --warmup "$warmup" \
   --gateway-metrics "$admin_gateway" \
   --cpu "gateway=$pid_gateway" --cpu "gateway-nofsync=$pid_gateway_nofsync" \
-  --cpu "proxy=$proxy_pid" --cpu "kube-apiserver=$apiserver_pid" \
+  --cpu "proxy=$proxy_pid" --cpu "l4-proxy=$l4_pid" --cpu "kube-apiserver=$apiserver_pid" \
   --check 'gateway/direct<=1.15' --check 'gateway/proxy<1' \
   --check 'gateway-nofsync/direct<=1.15' --check 'gateway-nofsync/proxy<1' \
   --check 'direct-imp/direct<=1.15' | tee -a "$results"
-"$bench" logs \
+[ -n "${BENCH_SKIP_LOGS:-}" ] || "$bench" logs \
   --endpoint "direct=$admin_kc" --endpoint "gateway=$dir/bench-user/kubeconfig" --endpoint "proxy=$proxy_url" \
   --namespace payments --pod bench-log --expect-bytes "$expect_bytes" \
   --runs "$log_runs" --kubectl "$kubectl" --kubectl-runs "$kubectl_runs" \

@@ -71,11 +71,6 @@ pub enum AuditError {
     /// The event could not be turned into JSON.
     #[error("could not encode the audit event as JSON: {0}")]
     Encode(#[source] serde_json::Error),
-
-    /// The blocking task of [`AuditLog::append_async`](crate::AuditLog::append_async) did not
-    /// finish (the runtime is shutting down).
-    #[error("the audit write task did not finish: {0}; the event may not be durable")]
-    Task(#[source] tokio::task::JoinError),
 }
 
 impl AuditError {

@@ -9,9 +9,15 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum EventKind {
-    /// A request to the Kubernetes API, allowed or denied.
+    /// A request to the Kubernetes API, allowed or denied: the decision. For a denial it is the
+    /// only line and carries the status sent back; an allowed request is followed by its
+    /// [`Response`](Self::Response) line.
     #[serde(rename = "request")]
     Request,
+    /// What became of an allowed request: the status the apiserver answered (or 502 when it
+    /// could not be reached), bytes and latency.
+    #[serde(rename = "response")]
+    Response,
     /// A stream session (exec, attach, port-forward, logs -f, watch) started.
     #[serde(rename = "stream.start")]
     StreamStart,
@@ -52,6 +58,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Request => "request",
+            Self::Response => "response",
             Self::StreamStart => "stream.start",
             Self::StreamEnd => "stream.end",
             Self::AccessRequest => "access.request",
@@ -247,6 +254,7 @@ mod tests {
     fn kind_names_match_serde() {
         for kind in [
             EventKind::Request,
+            EventKind::Response,
             EventKind::StreamStart,
             EventKind::StreamEnd,
             EventKind::AccessRequest,

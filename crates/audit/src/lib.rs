@@ -35,5 +35,7 @@ mod verify;
 pub use chain::GENESIS_HASH;
 pub use error::AuditError;
 pub use event::{AuditEvent, Decision, EventKind, rfc3339_ms};
-pub use log::{AUDIT_FILE_MODE, AuditLog, Durability, Head, MAX_LINE_BYTES};
+pub use log::{
+    AUDIT_FILE_MODE, AuditLog, Durability, Head, MAX_LINE_BYTES, RELAXED_SYNC_INTERVAL, Ticket,
+};
 pub use verify::{VerifyReport, verify};

@@ -1,11 +1,19 @@
 //! The append-only audit log file: one sealed JSON line per event, durable before `append`
 //! returns.
+//!
+//! Durability is a group commit: [`AuditLog::write`] seals and writes a line at once (a short
+//! `write` into the page cache) and returns a [`Ticket`]; one sync thread per log runs
+//! `fdatasync` whenever lines are waiting, and [`AuditLog::durable`] resolves once a sync has
+//! covered the ticket. Concurrent requests share one `fdatasync`, and a caller can overlap the
+//! wait with other work (the gateway forwards a read to the apiserver meanwhile) as long as it
+//! acknowledges the action only after `durable` returns `Ok`.
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use serde_json::Value;
 
@@ -55,8 +63,161 @@ pub struct AuditLog {
 #[derive(Debug)]
 struct Shared {
     path: PathBuf,
-    durability: Durability,
     state: Mutex<State>,
+    /// The group commit; `None` with [`Durability::Flush`].
+    sync: Option<Arc<SyncShared>>,
+    /// The sync thread, joined on drop so that its file handle (and with it the `flock`) is
+    /// gone when the last `AuditLog` is.
+    sync_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(sync) = &self.sync {
+            sync.stop();
+        }
+        let thread = self
+            .sync_thread
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The longest a line written with [`AuditLog::write_relaxed`] waits for its `fdatasync` when no
+/// other line asks for one sooner.
+pub const RELAXED_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A line that has been written but is durable only once [`AuditLog::durable`] says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[must_use = "the event is not durable until `AuditLog::durable(ticket)` returns Ok"]
+pub struct Ticket(u64);
+
+impl Ticket {
+    /// The sequence number of the line in the chain.
+    pub fn seq(self) -> u64 {
+        self.0
+    }
+}
+
+/// What the sync thread has made durable.
+#[derive(Debug, Clone, Default)]
+struct Synced {
+    /// Every line up to this sequence number is on disk.
+    seq: u64,
+    /// Set when an `fdatasync` failed: nothing after `seq` can be trusted to be on disk.
+    failed: Option<String>,
+}
+
+/// State shared between writers, waiters and the sync thread of one log.
+#[derive(Debug)]
+struct SyncShared {
+    /// The highest sequence number written to the file (not necessarily synced).
+    written: AtomicU64,
+    /// The highest sequence number known to be on disk: a waiter whose line is already covered
+    /// finds out with one load, without subscribing to (and being woken by) the sync thread.
+    synced_seq: AtomicU64,
+    /// What is durable; the condition variable wakes blocking waiters.
+    synced: Mutex<Synced>,
+    synced_changed: Condvar,
+    /// The same, for async waiters.
+    synced_watch: tokio::sync::watch::Sender<Synced>,
+    /// Wakes the sync thread: `true` means stop.
+    wake: Mutex<bool>,
+    wake_changed: Condvar,
+}
+
+impl SyncShared {
+    fn new(seq: u64) -> Self {
+        let synced = Synced { seq, failed: None };
+        Self {
+            written: AtomicU64::new(seq),
+            synced_seq: AtomicU64::new(seq),
+            synced: Mutex::new(synced.clone()),
+            synced_changed: Condvar::new(),
+            synced_watch: tokio::sync::watch::Sender::new(synced),
+            wake: Mutex::new(false),
+            wake_changed: Condvar::new(),
+        }
+    }
+
+    fn wrote(&self, seq: u64, urgent: bool) {
+        self.written.fetch_max(seq, Ordering::AcqRel);
+        if urgent {
+            let _guard = self.wake.lock().unwrap_or_else(PoisonError::into_inner);
+            self.wake_changed.notify_one();
+        }
+    }
+
+    fn stop(&self) {
+        *self.wake.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.wake_changed.notify_one();
+    }
+
+    fn publish(&self, synced: Synced) {
+        if synced.failed.is_none() {
+            self.synced_seq.fetch_max(synced.seq, Ordering::AcqRel);
+        }
+        *self.synced.lock().unwrap_or_else(PoisonError::into_inner) = synced.clone();
+        self.synced_changed.notify_all();
+        self.synced_watch.send_replace(synced);
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.synced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .failed
+            .clone()
+    }
+
+    /// The sync thread: one `fdatasync` covers every line written before it started.
+    fn run(&self, file: &File) {
+        loop {
+            let target = {
+                let mut stop = self.wake.lock().unwrap_or_else(PoisonError::into_inner);
+                loop {
+                    let written = self.written.load(Ordering::Acquire);
+                    let synced = self
+                        .synced
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .seq;
+                    if written > synced {
+                        break written;
+                    }
+                    if *stop {
+                        return;
+                    }
+                    // Relaxed lines do not wake this thread; the timeout syncs them.
+                    stop = self
+                        .wake_changed
+                        .wait_timeout(stop, RELAXED_SYNC_INTERVAL)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+            };
+            match file.sync_data() {
+                Ok(()) => self.publish(Synced {
+                    seq: target,
+                    failed: None,
+                }),
+                Err(e) => {
+                    let mut synced = self
+                        .synced
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
+                    synced.failed = Some(format!("fsync failed: {e}"));
+                    self.publish(synced);
+                    return;
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -127,10 +288,24 @@ impl AuditLog {
                 (link.seq, link.hash)
             }
         };
+        let (sync, sync_thread) = match durability {
+            Durability::Flush => (None, None),
+            Durability::Fsync => {
+                let sync = Arc::new(SyncShared::new(seq));
+                let sync_file = file
+                    .try_clone()
+                    .map_err(|e| AuditError::io("open a sync handle for", &path, e))?;
+                let thread_sync = Arc::clone(&sync);
+                let thread = std::thread::Builder::new()
+                    .name("jitgate-audit-sync".into())
+                    .spawn(move || thread_sync.run(&sync_file))
+                    .map_err(|e| AuditError::io("start the sync thread for", &path, e))?;
+                (Some(sync), Some(thread))
+            }
+        };
         Ok(Self {
             shared: Arc::new(Shared {
                 path,
-                durability,
                 state: Mutex::new(State {
                     file,
                     seq,
@@ -138,6 +313,8 @@ impl AuditLog {
                     len,
                     broken: None,
                 }),
+                sync,
+                sync_thread: Mutex::new(sync_thread),
             }),
         })
     }
@@ -153,7 +330,7 @@ impl AuditLog {
             .shared
             .state
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(PoisonError::into_inner);
         Head {
             seq: state.seq,
             hash: state.prev_hash.clone(),
@@ -161,12 +338,39 @@ impl AuditLog {
     }
 
     /// Seals `event` into the chain and writes it; returns once the line is written (and, with
-    /// [`Durability::Fsync`], synced to disk).
-    ///
-    /// This blocks on file I/O for one write and one `fdatasync` (typically well under a
-    /// millisecond to a few milliseconds). From async code use
-    /// [`append_async`](Self::append_async), which runs it on tokio's blocking pool.
+    /// [`Durability::Fsync`], synced to disk). Blocks the calling thread; from async code use
+    /// [`append_async`](Self::append_async), or [`write`](Self::write) and
+    /// [`durable`](Self::durable).
     pub fn append(&self, event: &AuditEvent) -> Result<(), AuditError> {
+        let ticket = self.write(event)?;
+        self.wait_durable(ticket)
+    }
+
+    /// [`append`](Self::append) for async callers: the line is written at once and the future
+    /// resolves when it is durable. As with `append`, acknowledge the action only after this
+    /// returns `Ok`.
+    pub async fn append_async(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let ticket = self.write(&event)?;
+        self.durable(ticket).await
+    }
+
+    /// Seals `event` into the chain and writes it to the file now (one short `write`), without
+    /// waiting for it to reach the disk. The event counts as recorded only once
+    /// [`durable`](Self::durable) (or [`wait_durable`](Self::wait_durable)) returns `Ok` for
+    /// the ticket.
+    pub fn write(&self, event: &AuditEvent) -> Result<Ticket, AuditError> {
+        self.write_line(event, true)
+    }
+
+    /// Like [`write`](Self::write), for an event that nothing waits on (the outcome of an action
+    /// whose decision is already durable): the line is in the file at once and synced with the
+    /// next line that is waited on, or within [`RELAXED_SYNC_INTERVAL`], without an
+    /// `fdatasync` of its own.
+    pub fn write_relaxed(&self, event: &AuditEvent) -> Result<Ticket, AuditError> {
+        self.write_line(event, false)
+    }
+
+    fn write_line(&self, event: &AuditEvent, urgent: bool) -> Result<Ticket, AuditError> {
         let Value::Object(members) = serde_json::to_value(event).map_err(AuditError::Encode)?
         else {
             // A struct always serializes to an object; anything else is a serde bug.
@@ -175,15 +379,15 @@ impl AuditLog {
             )));
         };
         let shared = &*self.shared;
+        if let Some(reason) = shared.sync.as_ref().and_then(|s| s.failure()) {
+            return Err(self.broken(reason));
+        }
         let mut state = shared.state.lock().map_err(|_| AuditError::Broken {
             path: shared.path.clone(),
             reason: "a writer panicked while holding the log".to_owned(),
         })?;
         if let Some(reason) = &state.broken {
-            return Err(AuditError::Broken {
-                path: shared.path.clone(),
-                reason: reason.clone(),
-            });
+            return Err(self.broken(reason.clone()));
         }
 
         let seq = state.seq + 1;
@@ -211,33 +415,67 @@ impl AuditLog {
             }
             return Err(AuditError::io("append to", &shared.path, e));
         }
-        if shared.durability == Durability::Fsync
-            && let Err(e) = state.file.sync_data()
-        {
-            // After a failed fsync the kernel may have dropped the data; nothing written from
-            // here on can be trusted to be on disk.
-            state.broken = Some(format!("fsync failed: {e}"));
-            return Err(AuditError::io("sync", &shared.path, e));
-        }
         state.seq = seq;
         state.prev_hash = hash;
         state.len += line.len() as u64;
-        Ok(())
+        drop(state);
+        if let Some(sync) = &shared.sync {
+            sync.wrote(seq, urgent);
+        }
+        Ok(Ticket(seq))
     }
 
-    /// [`append`](Self::append) on tokio's blocking thread pool, for async callers. Requires a
-    /// tokio runtime. As with `append`, acknowledge the action only after this returns `Ok`.
-    ///
-    /// With [`Durability::Flush`] the append is one short `write` into the page cache, cheaper
-    /// than a hop to the blocking pool, so it runs inline.
-    pub async fn append_async(&self, event: AuditEvent) -> Result<(), AuditError> {
-        if self.shared.durability == Durability::Flush {
-            return self.append(&event);
+    /// Resolves once the line of `ticket` is durable: at once with [`Durability::Flush`] (the
+    /// line is in the page cache), otherwise after an `fdatasync` that covers it.
+    pub async fn durable(&self, ticket: Ticket) -> Result<(), AuditError> {
+        let Some(sync) = &self.shared.sync else {
+            return Ok(());
+        };
+        if sync.synced_seq.load(Ordering::Acquire) >= ticket.0 {
+            return Ok(());
         }
-        let log = self.clone();
-        tokio::task::spawn_blocking(move || log.append(&event))
-            .await
-            .map_err(AuditError::Task)?
+        let mut rx = sync.synced_watch.subscribe();
+        loop {
+            {
+                let synced = rx.borrow_and_update();
+                if synced.seq >= ticket.0 {
+                    return Ok(());
+                }
+                if let Some(reason) = &synced.failed {
+                    return Err(self.broken(reason.clone()));
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(self.broken("the sync thread stopped".to_owned()));
+            }
+        }
+    }
+
+    /// [`durable`](Self::durable), blocking the calling thread.
+    pub fn wait_durable(&self, ticket: Ticket) -> Result<(), AuditError> {
+        let Some(sync) = &self.shared.sync else {
+            return Ok(());
+        };
+        let mut synced = sync.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if synced.seq >= ticket.0 {
+                return Ok(());
+            }
+            if let Some(reason) = &synced.failed {
+                return Err(self.broken(reason.clone()));
+            }
+            synced = sync
+                .synced_changed
+                .wait(synced)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn broken(&self, reason: String) -> AuditError {
+        AuditError::Broken {
+            path: self.shared.path.clone(),
+            reason,
+        }
     }
 }
 

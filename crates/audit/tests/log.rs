@@ -349,3 +349,81 @@ fn strings_from_the_network_survive_the_round_trip() {
     assert_eq!(back.command, e.command);
     assert_eq!(back.user_agent, e.user_agent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn written_lines_become_durable_in_order_through_tickets() {
+    let (_tmp, path) = log_with(0);
+    let log = AuditLog::open(&path).unwrap();
+    let first = log.write(&event(1)).unwrap();
+    let second = log.write(&event(2)).unwrap();
+    assert!(first < second, "tickets follow the chain order");
+    assert_eq!((first.seq(), second.seq()), (1, 2));
+    // Waiting for the later ticket covers the earlier one too (one fdatasync covers both).
+    log.durable(second).await.unwrap();
+    log.durable(first).await.unwrap();
+    log.wait_durable(first).unwrap();
+    let report = verify(&path).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 2);
+}
+
+#[test]
+fn blocking_and_async_writers_share_one_chain_under_fsync() {
+    let (_tmp, path) = log_with(0);
+    let log = AuditLog::open(&path).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    log.append(&event(t * 100 + i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let log = log.clone();
+                tokio::spawn(async move { log.append_async(event(1000 + i)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+    });
+    for t in threads {
+        t.join().unwrap();
+    }
+    let report = verify(&path).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 150);
+    assert_eq!(log.head().seq, 150);
+}
+
+#[tokio::test]
+async fn flush_durability_tickets_resolve_at_once() {
+    let (_tmp, path) = log_with(0);
+    let log = AuditLog::open_with(&path, Durability::Flush).unwrap();
+    let t = log.write(&event(1)).unwrap();
+    log.durable(t).await.unwrap();
+    assert_eq!(lines(&path).len(), 1);
+}
+
+#[test]
+fn relaxed_lines_are_synced_without_being_waited_on() {
+    let (_tmp, path) = log_with(0);
+    let log = AuditLog::open(&path).unwrap();
+    let relaxed = log.write_relaxed(&event(1)).unwrap();
+    // Nothing asks for a sync: the interval does it.
+    log.wait_durable(relaxed).unwrap();
+    let urgent = log.write(&event(2)).unwrap();
+    log.wait_durable(urgent).unwrap();
+    let report = verify(&path).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events, 2);
+}

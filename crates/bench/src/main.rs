@@ -21,6 +21,7 @@ mod endpoint;
 mod latency;
 mod logs;
 mod stats;
+mod tcp_proxy;
 
 use std::path::PathBuf;
 
@@ -107,6 +108,16 @@ enum Cmd {
         #[arg(long = "cpu", value_parser = parse_pid)]
         cpu: Vec<(String, u32)>,
     },
+    /// Forward TCP connections to another address byte for byte (the `l4-proxy` endpoint: the
+    /// cost of a hop alone, the floor for any gateway).
+    TcpProxy {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Where to forward.
+        #[arg(long)]
+        to: std::net::SocketAddr,
+    },
 }
 
 fn parse_pid(spec: &str) -> anyhow::Result<(String, u32)> {
@@ -174,6 +185,7 @@ fn main() -> anyhow::Result<()> {
             checks: &checks,
             cpu: &cpu,
         })),
+        Cmd::TcpProxy { listen, to } => rt.block_on(tcp_proxy::run(listen, to)),
     }
 }
 

@@ -384,6 +384,22 @@ fn granted_namespace(env: &GatewayCase) -> CaseResult {
                 && e["grant"] == grant.id.as_str()
         },
     )?;
+    // The decision line is written before the request goes upstream; what the apiserver answered
+    // follows in a `response` line of the same request.
+    env.audit.wait_for(
+        "the `response` line of the allowed `list pods` in A, with the apiserver's 200",
+        &user.name,
+        5 * SECOND,
+        |e| {
+            e["kind"] == "response"
+                && e["user"] == user.name.as_str()
+                && e["verb"] == "list"
+                && e["namespace"] == a
+                && e["status"] == 200
+                && e["grant"] == grant.id.as_str()
+                && e["latency_ms"].is_u64()
+        },
+    )?;
     env.audit.wait_for(
         "the refused `list pods` in B",
         &user.name,

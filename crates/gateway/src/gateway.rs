@@ -379,7 +379,7 @@ impl Gateway {
                 .index
                 .authorize(&info, &identity.user, &self.profiles, now, None);
         if let jitgate_authz::Decision::NeedPodLabels { pod, namespace } = &decision {
-            decision = match self.pod_labels(namespace, pod).await {
+            decision = match self.pod_labels(namespace, pod, conn.shard).await {
                 Ok(labels) => snapshot.index.authorize(
                     &info,
                     &identity.user,
@@ -491,6 +491,17 @@ impl Gateway {
         let long_lived = info.verb == "watch"
             || (info.subresource == "log" && query_flag(req.uri().query(), "follow"));
 
+        // The decision is written before anything goes upstream. A read is forwarded while the
+        // line is being synced (its response waits for both); anything that changes the
+        // cluster, and every stream, waits until the line is durable.
+        let Some(ticket) = self.record_decision(&draft, started) else {
+            return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+        };
+        let overlap_sync = upgrade.is_none() && is_read_only(&info.verb);
+        if !overlap_sync && self.audit.durable(ticket).await.is_err() {
+            return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+        }
+
         if let Some(upgrade) = upgrade {
             let Some(deadline) = deadline else {
                 let msg = "streams (exec, attach, port-forward) need a grant; request one with kubectl jit request";
@@ -506,14 +517,11 @@ impl Gateway {
             up.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
             up.headers_mut().insert(header::UPGRADE, upgrade);
-            let mut resp = match self.upstream.client.request(up).await {
+            let mut resp = match self.upstream.client(conn.shard).request(up).await {
                 Ok(r) => r,
-                Err(e) => return self.upstream_failed(draft, &e, started).await,
+                Err(e) => return self.upstream_failed(&draft, &e, started),
             };
-            if !self
-                .allowed(&draft, resp.status(), started, EventKind::Request)
-                .await
-            {
+            if !self.responded(&draft, resp.status(), started) {
                 return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
             }
             if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
@@ -540,14 +548,17 @@ impl Gateway {
         *up.method_mut() = method;
         *up.uri_mut() = uri;
         *up.headers_mut() = headers;
-        let resp = match self.upstream.client.request(up).await {
+        // The line is being synced meanwhile; by the time the apiserver answers it usually is,
+        // and `durable` returns without a wake-up.
+        let resp = self.upstream.client(conn.shard).request(up).await;
+        if overlap_sync && self.audit.durable(ticket).await.is_err() {
+            return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+        }
+        let resp = match resp {
             Ok(r) => r,
-            Err(e) => return self.upstream_failed(draft, &e, started).await,
+            Err(e) => return self.upstream_failed(&draft, &e, started),
         };
-        if !self
-            .allowed(&draft, resp.status(), started, EventKind::Request)
-            .await
-        {
+        if !self.responded(&draft, resp.status(), started) {
             return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
         }
         if let Some(deadline) = deadline.filter(|_| long_lived && resp.status().is_success()) {
@@ -702,6 +713,7 @@ impl Gateway {
         &self,
         namespace: &str,
         pod: &str,
+        shard: usize,
     ) -> Result<BTreeMap<String, String>, String> {
         let uri = self
             .upstream
@@ -718,7 +730,7 @@ impl Gateway {
             .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         let resp = self
             .upstream
-            .client
+            .client(shard)
             .request(req)
             .await
             .map_err(|e| e.to_string())?;
@@ -768,52 +780,76 @@ impl Gateway {
         status_response(code, message)
     }
 
-    async fn upstream_failed(
+    fn upstream_failed(
         &self,
-        draft: Draft,
+        draft: &Draft,
         err: &hyper_util::client::legacy::Error,
         started: Instant,
     ) -> Response<BoxBody> {
         let msg = format!("jitgate could not reach the Kubernetes API server: {err}");
-        self.write_audit(
-            &draft,
-            EventKind::Request,
+        self.metrics
+            .record(Outcome::UpstreamError, started.elapsed());
+        let event = audit_event(
+            draft,
+            EventKind::Response,
             AuditDecision::Allow,
             Some(&msg),
             502,
             0,
             0,
             started,
-        )
-        .await;
-        self.metrics
-            .record(Outcome::UpstreamError, started.elapsed());
+        );
+        if let Err(e) = self.audit.write_relaxed(&event) {
+            tracing::error!("writing the audit log failed: {e}");
+            return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+        }
         status_response(StatusCode::BAD_GATEWAY, &msg)
     }
 
-    /// Records an allowed request; `false` when the audit log could not take it, in which case
-    /// the response must not reach the client.
-    async fn allowed(
-        &self,
-        draft: &Draft,
-        status: StatusCode,
-        started: Instant,
-        kind: EventKind,
-    ) -> bool {
-        let written = self
-            .write_audit(
-                draft,
-                kind,
-                AuditDecision::Allow,
-                None,
-                status.as_u16(),
-                0,
-                0,
-                started,
-            )
-            .await;
+    /// Writes the allowed request's decision line; `None` when the audit log cannot take it, in
+    /// which case nothing may be forwarded.
+    fn record_decision(&self, draft: &Draft, started: Instant) -> Option<jitgate_audit::Ticket> {
+        let event = audit_event(
+            draft,
+            EventKind::Request,
+            AuditDecision::Allow,
+            None,
+            0,
+            0,
+            0,
+            started,
+        );
+        match self.audit.write(&event) {
+            Ok(ticket) => Some(ticket),
+            Err(e) => {
+                tracing::error!("writing the audit log failed: {e}");
+                None
+            }
+        }
+    }
+
+    /// Records what the apiserver answered to an allowed request (the decision line is
+    /// already durable or being synced); `false` when the audit log could not take it, in which
+    /// case the response must not reach the client.
+    fn responded(&self, draft: &Draft, status: StatusCode, started: Instant) -> bool {
         self.metrics.record(Outcome::Allowed, started.elapsed());
-        written
+        let event = audit_event(
+            draft,
+            EventKind::Response,
+            AuditDecision::Allow,
+            None,
+            status.as_u16(),
+            0,
+            0,
+            started,
+        );
+        match self.audit.write_relaxed(&event) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!("writing the audit log failed: {e}");
+                false
+            }
+        }
     }
 
     async fn stream_ended(
@@ -850,29 +886,9 @@ impl Gateway {
         bytes_out: u64,
         started: Instant,
     ) -> bool {
-        let mut e = AuditEvent::new(kind);
-        e.user = d.user.clone();
-        e.groups = d.groups.clone();
-        e.grant = d.grant.clone();
-        e.session = Some(d.session.clone());
-        e.verb = d.verb.clone();
-        e.api_group = d.api_group.clone();
-        e.resource = d
-            .resource
-            .clone()
-            .or_else(|| (!d.path.is_empty()).then(|| d.path.clone()));
-        e.namespace = d.namespace.clone();
-        e.name = d.name.clone();
-        e.subresource = d.subresource.clone();
-        e.command = d.command.clone();
-        e.decision = Some(decision);
-        e.reason = reason.map(str::to_owned);
-        e.status = Some(status);
-        e.bytes_in = (bytes_in > 0).then_some(bytes_in);
-        e.bytes_out = (bytes_out > 0).then_some(bytes_out);
-        e.latency_ms = Some(started.elapsed().as_millis() as u64);
-        e.source_ip = d.source_ip;
-        e.user_agent = d.user_agent.clone();
+        let e = audit_event(
+            d, kind, decision, reason, status, bytes_in, bytes_out, started,
+        );
         match self.audit.append_async(e).await {
             Ok(()) => true,
             Err(err) => {
@@ -881,6 +897,50 @@ impl Gateway {
             }
         }
     }
+}
+
+/// The audit line for a request or stream as far as `d` has it.
+#[allow(clippy::too_many_arguments)]
+fn audit_event(
+    d: &Draft,
+    kind: EventKind,
+    decision: AuditDecision,
+    reason: Option<&str>,
+    status: u16,
+    bytes_in: u64,
+    bytes_out: u64,
+    started: Instant,
+) -> AuditEvent {
+    let mut e = AuditEvent::new(kind);
+    e.user = d.user.clone();
+    e.groups = d.groups.clone();
+    e.grant = d.grant.clone();
+    e.session = Some(d.session.clone());
+    e.verb = d.verb.clone();
+    e.api_group = d.api_group.clone();
+    e.resource = d
+        .resource
+        .clone()
+        .or_else(|| (!d.path.is_empty()).then(|| d.path.clone()));
+    e.namespace = d.namespace.clone();
+    e.name = d.name.clone();
+    e.subresource = d.subresource.clone();
+    e.command = d.command.clone();
+    e.decision = Some(decision);
+    e.reason = reason.map(str::to_owned);
+    e.status = (status != 0).then_some(status);
+    e.bytes_in = (bytes_in > 0).then_some(bytes_in);
+    e.bytes_out = (bytes_out > 0).then_some(bytes_out);
+    e.latency_ms =
+        (kind != EventKind::Request || status != 0).then(|| started.elapsed().as_millis() as u64);
+    e.source_ip = d.source_ip;
+    e.user_agent = d.user_agent.clone();
+    e
+}
+
+/// Verbs that only read: their decision line may be synced while the request is upstream.
+fn is_read_only(verb: &str) -> bool {
+    matches!(verb, "get" | "list" | "watch")
 }
 
 /// Resolves, with the reason to tell the user, once a stream must end: its grant was revoked

@@ -33,6 +33,14 @@ pub struct ServeConfig {
     pub grant_poll: Duration,
     /// Whether every audit line is fsynced before the response (else flushed to the OS).
     pub audit_fsync: bool,
+    /// Threads serving kubectl, each with its own listener socket (`SO_REUSEPORT`) and its own
+    /// connections to the apiserver; 0 means one per CPU.
+    pub shards: usize,
+}
+
+/// How many shards `shards = 0` means: one per CPU the process may use.
+pub fn default_shards() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// Why the gateway could not start.
@@ -81,6 +89,7 @@ pub struct Running {
     /// Fire to stop.
     pub shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    shards: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -92,7 +101,34 @@ impl Running {
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
         }
+        let shards = self.shards;
+        let joined = tokio::task::spawn_blocking(move || {
+            for shard in shards {
+                let _ = shard.join();
+            }
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(5), joined).await;
     }
+}
+
+/// Binds the listening socket of each shard to the same address with `SO_REUSEPORT`, so the
+/// kernel spreads connections over the shards. A port of 0 is resolved by the first bind.
+fn bind_shards(addr: SocketAddr, shards: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut listeners = Vec::with_capacity(shards);
+    let mut addr = addr;
+    for _ in 0..shards.max(1) {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(1024)?;
+        let listener: std::net::TcpListener = socket.into();
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
 }
 
 /// Starts the gateway.
@@ -136,7 +172,12 @@ pub async fn start(
         Some(path) => UpstreamConfig::from_kubeconfig(path)?,
         None => UpstreamConfig::in_cluster()?,
     };
-    let upstream = Upstream::new(upstream_cfg)?;
+    let shards = if cfg.shards == 0 {
+        default_shards()
+    } else {
+        cfg.shards
+    };
+    let upstream = Upstream::new(upstream_cfg, shards)?;
     let store: Arc<dyn jitgate_store::GrantStore> =
         Arc::new(jitgate_store::SqliteStore::open(&cfg.data_dir.join("jitgate.db")).await?);
     let durability = if cfg.audit_fsync {
@@ -159,36 +200,70 @@ pub async fn start(
     })
     .await?;
 
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: cfg.listen,
-            source,
-        })?;
+    let listeners = bind_shards(cfg.listen, shards).map_err(|source| StartError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
     let admin = TcpListener::bind(cfg.admin_listen)
         .await
         .map_err(|source| StartError::Bind {
             addr: cfg.admin_listen,
             source,
         })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: cfg.listen,
-        source,
-    })?;
+    let addr = listeners
+        .first()
+        .map(std::net::TcpListener::local_addr)
+        .transpose()
+        .map_err(|source| StartError::Bind {
+            addr: cfg.listen,
+            source,
+        })?
+        .unwrap_or(cfg.listen);
     let admin_addr = admin.local_addr().map_err(|source| StartError::Bind {
         addr: cfg.admin_listen,
         source,
     })?;
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
-    {
+    // Each shard is one thread with a single-threaded runtime: a connection, the requests on it
+    // and their upstream connections stay on one thread, with no cross-thread wake-ups on the
+    // request path (docs/benchmarks.md measured them).
+    let tls = Arc::new(tls);
+    let mut shard_threads = Vec::with_capacity(listeners.len());
+    for (index, listener) in listeners.into_iter().enumerate() {
         let g = gateway.clone();
         let s = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = serve_tls(g, listener, tls, s).await {
-                tracing::error!("listener stopped: {e}");
-            }
-        }));
+        let tls = tls.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| StartError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        let thread = std::thread::Builder::new()
+            .name(format!("jitgate-shard-{index}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!("shard {index}: listener: {e}");
+                            return;
+                        }
+                    };
+                    if let Err(e) = serve_tls(g, listener, tls, index, s).await {
+                        tracing::error!("shard {index}: listener stopped: {e}");
+                    }
+                });
+                // Streams still running on this shard end with its runtime.
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            })
+            .map_err(|source| StartError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        shard_threads.push(thread);
     }
     {
         let g = gateway.clone();
@@ -216,5 +291,6 @@ pub async fn start(
         gateway,
         shutdown,
         tasks,
+        shards: shard_threads,
     })
 }

@@ -28,19 +28,22 @@ pub struct ConnInfo {
     pub client_chain: Vec<CertificateDer<'static>>,
     /// Session id for this connection (`s-…`), sent upstream as `jitgate.dev/session`.
     pub session: String,
+    /// The shard (thread) serving the connection; its upstream pool is used.
+    pub shard: usize,
     /// The outcome of verifying `client_chain`, worked out on the first request: the chain
     /// cannot change within a TLS connection, so later requests only re-check its expiry.
     pub verified_chain: std::sync::OnceLock<Result<crate::authn::Identity, String>>,
 }
 
-/// Runs the TLS listener until `shutdown` fires.
+/// Runs one shard's TLS listener until `shutdown` fires.
 pub async fn serve_tls(
     gateway: Arc<Gateway>,
     listener: TcpListener,
-    tls: rustls::ServerConfig,
+    tls: Arc<rustls::ServerConfig>,
+    shard: usize,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let acceptor = TlsAcceptor::from(tls);
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -80,6 +83,7 @@ pub async fn serve_tls(
                 peer,
                 client_chain,
                 session: crate::gateway::new_id("s-"),
+                shard,
                 verified_chain: std::sync::OnceLock::new(),
             });
             let service = service_fn(move |req: Request<Incoming>| {

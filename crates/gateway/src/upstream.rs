@@ -1,7 +1,8 @@
 //! The gateway's own way to the kube-apiserver: a kubeconfig (or in-cluster config) and the
 //! HTTPS client built from it.
 //!
-//! The client speaks HTTP/1.1 only, on a pool of kept-alive connections. Upgrades (exec, attach,
+//! The client speaks HTTP/1.1 only, on a pool of kept-alive connections; each gateway shard (one
+//! thread, see `run`) has a pool of its own, so a request never waits for another thread. Upgrades (exec, attach,
 //! port-forward) need it anyway, and for ordinary requests kube-apiserver 1.37 spent markedly less
 //! CPU per request and per byte over HTTP/1.1 than over HTTP/2 in `make bench`
 //! (docs/benchmarks.md): GET p50 through the gateway fell from 1.40× to 1.29× of direct.
@@ -296,35 +297,45 @@ pub type HttpsClient = Client<HttpsConnector<HttpConnector>, BoxBody>;
 pub struct Upstream {
     /// Base URL of the apiserver.
     pub server: Uri,
-    /// HTTP/1.1, pooled; used for every request, upgrades included.
-    pub client: HttpsClient,
+    /// HTTP/1.1, pooled, one per shard; used for every request, upgrades included.
+    clients: Vec<HttpsClient>,
     credential: UpstreamCredential,
     token_cache: Mutex<Option<(Instant, String)>>,
 }
 
 impl Upstream {
-    /// Builds the client.
-    pub fn new(cfg: UpstreamConfig) -> Result<Self, UpstreamError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(cfg.tls()?)
-            .https_only()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .timer(hyper_util::rt::TokioTimer::new())
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
+    /// Builds one client (with its own connection pool) for each of `shards` shards.
+    pub fn new(cfg: UpstreamConfig, shards: usize) -> Result<Self, UpstreamError> {
+        let tls = cfg.tls()?;
+        let clients = (0..shards.max(1))
+            .map(|_| {
+                let mut http = HttpConnector::new();
+                http.enforce_http(false);
+                http.set_nodelay(true);
+                http.set_connect_timeout(Some(Duration::from_secs(10)));
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(tls.clone())
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(http);
+                Client::builder(TokioExecutor::new())
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .pool_timer(hyper_util::rt::TokioTimer::new())
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .build(connector)
+            })
+            .collect();
         Ok(Self {
             server: cfg.server,
-            client,
+            clients,
             credential: cfg.credential,
             token_cache: Mutex::new(None),
         })
+    }
+
+    /// The client of shard `shard` (its connections live on that shard's thread).
+    pub fn client(&self, shard: usize) -> &HttpsClient {
+        &self.clients[shard % self.clients.len()]
     }
 
     /// The `Authorization` header value for the gateway's own identity, if it uses a token.

@@ -15,7 +15,7 @@ use crate::StateDirs;
 pub struct ServeArgs {
     /// YAML config file (keys: listen, admin-listen, ca-dir, data-dir, upstream-kubeconfig,
     /// tls-san, oidc-issuer, oidc-client-id, oidc-ca-file, oidc-username-claim,
-    /// oidc-groups-claim, audit-fsync).
+    /// oidc-groups-claim, audit-fsync, shards).
     #[arg(long)]
     config: Option<PathBuf>,
     /// HTTPS address for kubectl.
@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// fsync every audit line before answering (default true; false only flushes to the OS).
     #[arg(long)]
     audit_fsync: Option<bool>,
+    /// Threads serving kubectl, each with its own listener socket and apiserver connections
+    /// (default: one per CPU).
+    #[arg(long, env = "JITGATE_SHARDS")]
+    shards: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +73,7 @@ struct ServeFile {
     oidc_username_claim: Option<String>,
     oidc_groups_claim: Option<String>,
     audit_fsync: Option<bool>,
+    shards: Option<usize>,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -111,6 +116,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         grant_poll: Duration::from_millis(200),
         audit_fsync: args.audit_fsync.or(file.audit_fsync).unwrap_or(true),
+        shards: args.shards.or(file.shards).unwrap_or(0),
     };
     let issuer = args.oidc_issuer.or(file.oidc_issuer);
     let oidc = match issuer {
@@ -139,7 +145,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // This runtime runs start-up, the admin listener and the grant watcher; kubectl is served by
+    // the shards, each on a thread of its own.
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     rt.block_on(async move {
