@@ -44,4 +44,4 @@ pub use namespace::TestNamespace;
 pub use pod::Pod;
 pub use pty::{PtySession, PtySize};
 pub use sandbox::Sandbox;
-pub use suite::{CaseResult, SmokeEnv, run_case};
+pub use suite::{CaseResult, SmokeEnv, run_case, run_case_through_gateway};

@@ -72,6 +72,82 @@ pub fn run_case(case: &str, version: &str, body: fn(&SmokeEnv) -> CaseResult) {
     );
 }
 
+/// Like [`run_case`], but the kubectl under test goes through the jitgate gateway of the running
+/// stack (`scripts/stack.sh`, found through its env file's variables): the namespace gets
+/// jitgate's rendered RBAC, a fresh user gets a jitgate client certificate and a grant of the
+/// `oncall-debug` profile for that namespace, and the case runs with that user's kubeconfig.
+/// Setup (pods, deletions) still goes straight to the apiserver as the administrator.
+///
+/// # Panics
+///
+/// As [`run_case`]; also when the stack is not running.
+pub fn run_case_through_gateway(case: &str, version: &str, body: fn(&SmokeEnv) -> CaseResult) {
+    if let Err(e) = check_selection(version) {
+        panic!(
+            "{case} (kubectl {version}, via jitgate): {}",
+            error_chain(&e)
+        );
+    }
+    let selected = selected_versions().unwrap_or_default();
+    if !selected.iter().any(|v| v == version) {
+        eprintln!(
+            "{case}: kubectl {version} is not selected by {VERSIONS_ENV} ({}); nothing to run",
+            selected.join(",")
+        );
+        return;
+    }
+    let started = Instant::now();
+    let label = format!("{case} (kubectl {version}, via jitgate)");
+    let fail = |what: &str, e: &(dyn std::error::Error + 'static)| -> ! {
+        panic!("{label}: {what}: {}", error_chain(e))
+    };
+    let stack = crate::stack::GatewayStack::from_env()
+        .unwrap_or_else(|e| fail("the gateway stack is not running", &e));
+    let admin = Kubectl::discover(version, stack.admin_kubeconfig())
+        .unwrap_or_else(|e| fail("kubectl", &e));
+    let ns = TestNamespace::create_named(&admin, "smoke-gw", "jitgate-smoke", case)
+        .unwrap_or_else(|e| fail("cannot create the test namespace", &e));
+    stack
+        .apply_rbac(&admin, &[ns.name()])
+        .unwrap_or_else(|e| fail("cannot apply jitgate's RBAC", &e));
+    let scratch = tempfile::Builder::new()
+        .prefix("jitgate-smoke-gw-")
+        .tempdir()
+        .unwrap_or_else(|e| fail("scratch folder", &e));
+    let user_name = format!("smoke-{}", crate::random::random_name(8));
+    let user = stack
+        .issue_cert(&user_name, &["sre"], ns.name(), scratch.path())
+        .unwrap_or_else(|e| fail("cannot issue a certificate", &e));
+    let _grant = stack
+        .create_grant(&user_name, &[ns.name()], "30m", &format!("smoke {case}"))
+        .unwrap_or_else(|e| fail("cannot create the grant", &e));
+    let kubectl = admin
+        .with_kubeconfig(&user.kubeconfig)
+        .in_namespace(ns.name());
+    // A new grant is usable at the gateway's next store poll (200 ms).
+    poll(
+        "the grant to be usable through the gateway",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        |last| {
+            let out = kubectl.run(["get", "pods"])?;
+            *last = out.to_string();
+            Ok(out.success().then_some(()))
+        },
+    )
+    .unwrap_or_else(|e| fail("the grant never became usable", &e));
+    let env = SmokeEnv { kubectl, ns };
+    if let Err(e) = body(&env) {
+        panic!(
+            "{label} (namespace {}) failed after {:.1?}:\n{}",
+            env.ns.name(),
+            started.elapsed(),
+            error_chain(e.as_ref())
+        );
+    }
+    eprintln!("{label}: passed in {:.1?}", started.elapsed());
+}
+
 /// Fails if the selection cannot be parsed or names a version the suite has no tests for, so
 /// that a requested version is never silently left out.
 fn check_selection(version: &str) -> Result<()> {

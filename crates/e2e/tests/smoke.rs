@@ -34,6 +34,34 @@ macro_rules! smoke_cases {
         mod $case {
             use jitgate_e2e::run_case;
 
+            /// The same case with kubectl talking to the jitgate gateway (which terminates the
+            /// streams and re-originates them upstream) instead of the apiserver.
+            mod through_gateway {
+                use jitgate_e2e::run_case_through_gateway as run;
+                const CASE: &str = concat!(stringify!($case), " through jitgate");
+                #[test]
+                #[ignore = "needs the gateway stack: run `make test`"]
+                fn kubectl_1_27() { run(CASE, "1.27", super::super::$case); }
+                #[test]
+                #[ignore = "needs the gateway stack: run `make test`"]
+                fn kubectl_1_28() { run(CASE, "1.28", super::super::$case); }
+                #[test]
+                #[ignore = "needs the gateway stack: run `make test`"]
+                fn kubectl_1_29() { run(CASE, "1.29", super::super::$case); }
+                #[test]
+                #[ignore = "needs the gateway stack: run `make test`"]
+                fn kubectl_1_30() { run(CASE, "1.30", super::super::$case); }
+                #[test]
+                #[ignore = "needs the gateway stack: run `make test`"]
+                fn kubectl_1_31() { run(CASE, "1.31", super::super::$case); }
+                #[test]
+                #[ignore = "needs the gateway stack: run `make test`"]
+                fn kubectl_1_32() { run(CASE, "1.32", super::super::$case); }
+                #[test]
+                #[ignore = "needs the gateway stack: run `make test`"]
+                fn kubectl_1_33() { run(CASE, "1.33", super::super::$case); }
+            }
+
             #[test]
             #[ignore = "needs the sandbox cluster: run `make test`"]
             fn kubectl_1_27() { run_case(stringify!($case), "1.27", super::$case); }

@@ -29,6 +29,9 @@ use crate::server::ConnInfo;
 use crate::status::{status_json, status_response};
 use crate::streams::{CutReason, StreamRegistry};
 use crate::upstream::Upstream;
+use jitgate_session::handshake::ClientTransport;
+use jitgate_session::leg::Side;
+use jitgate_session::pump::EndedBy;
 
 /// What a client hears when its request cannot be recorded.
 const AUDIT_DOWN: &str =
@@ -491,6 +494,28 @@ impl Gateway {
         let long_lived = info.verb == "watch"
             || (info.subresource == "log" && query_flag(req.uri().query(), "follow"));
 
+        // exec and attach are terminated here and re-originated upstream: pick what to speak with
+        // kubectl before anything is recorded as allowed.
+        let exec_transport = match (&upgrade, info.subresource.as_str()) {
+            (Some(_), "exec" | "attach") => {
+                match jitgate_session::handshake::choose_exec_transport(req.headers()) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        return self
+                            .refuse(
+                                draft,
+                                StatusCode::BAD_REQUEST,
+                                &e.to_string(),
+                                Outcome::BadRequest,
+                                started,
+                            )
+                            .await;
+                    }
+                }
+            }
+            _ => None,
+        };
+
         // The decision is written before anything goes upstream. A read is forwarded while the
         // line is being synced (its response waits for both); anything that changes the
         // cluster, and every stream, waits until the line is durable.
@@ -509,6 +534,12 @@ impl Gateway {
                     .refuse(draft, StatusCode::FORBIDDEN, msg, Outcome::Denied, started)
                     .await;
             };
+            if let Some(transport @ ClientTransport::WebSocket(_)) = exec_transport {
+                return self
+                    .exec_session(req, conn, draft, deadline, transport, uri, headers, started)
+                    .await;
+            }
+            // Port-forward, and SPDY exec until its legs land, are still passed through.
             let client_upgrade = hyper::upgrade::on(&mut req);
             let mut up = Request::new(empty());
             *up.method_mut() = method;
@@ -645,6 +676,136 @@ impl Gateway {
         });
         let stream = tokio_stream_from(rx);
         Response::from_parts(parts, StreamBody::new(stream).boxed_unsync())
+    }
+
+    /// An exec or attach session: the gateway's own WebSocket upgrade to the apiserver, then
+    /// `101` to kubectl in the transport it asked for, then the session core between the two
+    /// until the command ends, kubectl leaves, or the grant ends.
+    #[allow(clippy::too_many_arguments)]
+    async fn exec_session(
+        self: &Arc<Self>,
+        mut req: Request<Incoming>,
+        conn: Arc<ConnInfo>,
+        draft: Draft,
+        deadline: Deadline,
+        transport: ClientTransport,
+        uri: http::Uri,
+        headers: http::HeaderMap,
+        started: Instant,
+    ) -> Response<BoxBody> {
+        let (up, key) = crate::session::upstream_websocket_request(uri, headers);
+        let mut resp = match self.upstream.client(conn.shard).request(up).await {
+            Ok(r) => r,
+            Err(e) => return self.upstream_failed(&draft, &e, started),
+        };
+        if !self.responded(&draft, resp.status(), started) {
+            return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+        }
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            // The apiserver's refusal (no such pod, RBAC, …) reaches kubectl as it is.
+            return self.pass_response(resp);
+        }
+        let upstream_protocol =
+            match crate::session::accepted_upstream_protocol(resp.headers(), &key) {
+                Ok(p) => p,
+                Err(why) => {
+                    let msg = format!("jitgate could not open the stream upstream: {why}");
+                    return status_response(StatusCode::BAD_GATEWAY, &msg);
+                }
+            };
+        let upstream_upgrade = hyper::upgrade::on(&mut resp);
+        let client_upgrade = hyper::upgrade::on(&mut req);
+        let head = crate::session::client_switching_response(transport, req.headers());
+        let gateway = Arc::clone(self);
+        tokio::spawn(async move {
+            let (client, upstream) = match tokio::join!(client_upgrade, upstream_upgrade) {
+                (Ok(c), Ok(u)) => (c, u),
+                (c, u) => {
+                    tracing::debug!(
+                        "upgrade failed: client {:?}, upstream {:?}",
+                        c.err(),
+                        u.err()
+                    );
+                    return;
+                }
+            };
+            let ClientTransport::WebSocket(client_protocol) = transport else {
+                return;
+            };
+            let client_leg = jitgate_session::websocket::leg(
+                TokioIo::new(client),
+                Side::Client,
+                client_protocol,
+            )
+            .await;
+            let upstream_leg = jitgate_session::websocket::leg(
+                TokioIo::new(upstream),
+                Side::Upstream,
+                upstream_protocol,
+            )
+            .await;
+            let grant = draft.grant.clone().unwrap_or_default();
+            let guard = gateway.streams.register(&grant);
+            let mut cut = guard.cut.clone();
+            let started = Instant::now();
+            gateway
+                .write_audit(
+                    &draft,
+                    EventKind::StreamStart,
+                    AuditDecision::Allow,
+                    Some(&format!(
+                        "kubectl speaks {}, the apiserver {}",
+                        client_protocol.name(),
+                        upstream_protocol.name()
+                    )),
+                    101,
+                    0,
+                    0,
+                    started,
+                )
+                .await;
+            let summary = jitgate_session::pump(
+                client_leg,
+                upstream_leg,
+                until_cut(&mut cut, &deadline),
+                &mut jitgate_session::pump::PassThrough,
+            )
+            .await;
+            drop(guard);
+            let cut_reason = match &summary.ended_by {
+                EndedBy::Cut(r) | EndedBy::Observer(r) => Some(r.clone()),
+                EndedBy::Upstream | EndedBy::Client => None,
+            };
+            if matches!(summary.ended_by, EndedBy::Cut(_)) {
+                gateway.metrics.streams_cut(1);
+            }
+            let mut why = cut_reason
+                .as_ref()
+                .map(|r| format!("{}: {}", r.kind, r.message))
+                .unwrap_or_else(|| match summary.ended_by {
+                    EndedBy::Client => "the client closed the session".to_owned(),
+                    _ => "the command ended".to_owned(),
+                });
+            if let Some(exit) = &summary.exit {
+                why.push_str(&format!("; exit: {exit:?}"));
+            }
+            if let Some(error) = &summary.error {
+                why.push_str(&format!("; {error}"));
+            }
+            gateway
+                .write_audit(
+                    &draft,
+                    EventKind::StreamEnd,
+                    AuditDecision::Allow,
+                    Some(&why),
+                    200,
+                    summary.bytes_from_client,
+                    summary.bytes_to_client,
+                    started,
+                )
+                .await;
+        });
+        head
     }
 
     /// Copies an upgraded connection both ways until either side closes or the grant ends.

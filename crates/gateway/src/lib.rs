@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod run;
 pub mod server;
+pub mod session;
 pub mod status;
 pub mod streams;
 pub mod tls;

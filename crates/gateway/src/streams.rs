@@ -8,13 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
 /// Why a stream was cut; the message is shown to the user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CutReason {
-    /// Short machine word for audit: `expired`, `revoked`, `shutdown`.
-    pub kind: &'static str,
-    /// What the person at the terminal reads.
-    pub message: String,
-}
+pub use jitgate_session::CutReason;
 
 #[derive(Debug)]
 struct Entry {

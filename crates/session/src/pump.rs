@@ -1,0 +1,159 @@
+//! The session core: copies frames between the client leg and the upstream leg, shows each to
+//! the session's [`Observer`], counts bytes, and ends the session — when the container's side
+//! is done, when the client goes away, when the observer says so, or when the session is cut
+//! (grant expired or revoked, gateway shutting down). A cut reaches the client as a `Status`
+//! failure on the error stream, which kubectl prints, before both legs are closed.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use jitgate_wire::remotecommand::{ExitStatus, failure_status_json};
+
+use crate::{ExecFrame, Leg};
+
+/// How long a leg may take to write what is queued and close when the session ends.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Why a session is being ended from outside; the message is shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutReason {
+    /// Short machine word for the audit log: `expired`, `revoked`, `shutdown`, …
+    pub kind: &'static str,
+    /// What the person at the terminal reads.
+    pub message: String,
+}
+
+/// What an observer wants done with a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass it on.
+    Forward,
+    /// End the session now; the client is told why (a guard's denial, a recording that cannot
+    /// be written).
+    End(CutReason),
+}
+
+/// Sees every frame of a session in both directions, before it is passed on. The recorder and
+/// the exec guard are observers.
+pub trait Observer: Send {
+    /// A frame from the client, on its way to the container.
+    fn on_client_frame(&mut self, _frame: &ExecFrame) -> Verdict {
+        Verdict::Forward
+    }
+    /// A frame from the container, on its way to the client.
+    fn on_upstream_frame(&mut self, _frame: &ExecFrame) -> Verdict {
+        Verdict::Forward
+    }
+}
+
+/// An observer that lets everything through.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PassThrough;
+
+impl Observer for PassThrough {}
+
+/// Who or what ended a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndedBy {
+    /// The container's side finished (the command exited).
+    Upstream,
+    /// The client closed its connection.
+    Client,
+    /// Cut from outside: expiry, revocation, shutdown.
+    Cut(CutReason),
+    /// An observer ended it.
+    Observer(CutReason),
+}
+
+/// What a session amounted to, for the `stream.end` audit line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// Payload bytes from the client (stdin).
+    pub bytes_from_client: u64,
+    /// Payload bytes to the client (stdout, stderr, error stream).
+    pub bytes_to_client: u64,
+    /// How it ended.
+    pub ended_by: EndedBy,
+    /// How the command ended, if the error stream said so.
+    pub exit: Option<ExitStatus>,
+    /// A transport error of either leg, if one ended or broke the session.
+    pub error: Option<String>,
+}
+
+/// Runs a session until it ends, then closes both legs. `cut` resolves when the session must
+/// be ended from outside.
+pub async fn pump<C>(
+    mut client: Leg,
+    mut upstream: Leg,
+    cut: C,
+    observer: &mut dyn Observer,
+) -> SessionSummary
+where
+    C: Future<Output = CutReason>,
+{
+    tokio::pin!(cut);
+    let mut from_client: u64 = 0;
+    let mut to_client: u64 = 0;
+    let mut exit = None;
+    let ended_by = loop {
+        tokio::select! {
+            reason = &mut cut => break end_with_status(&client, reason, EndedBy::Cut).await,
+            frame = upstream.recv() => {
+                let Some(frame) = frame else { break EndedBy::Upstream };
+                if let Verdict::End(reason) = observer.on_upstream_frame(&frame) {
+                    break end_with_status(&client, reason, EndedBy::Observer).await;
+                }
+                if let ExecFrame::Error(status) = &frame {
+                    exit = ExitStatus::from_status_json(status).ok();
+                }
+                to_client += frame.payload_len() as u64;
+                tokio::select! {
+                    sent = client.send(frame) => if !sent { break EndedBy::Client },
+                    reason = &mut cut => break EndedBy::Cut(reason),
+                }
+            }
+            frame = client.recv() => {
+                let Some(frame) = frame else { break EndedBy::Client };
+                if let Verdict::End(reason) = observer.on_client_frame(&frame) {
+                    break end_with_status(&client, reason, EndedBy::Observer).await;
+                }
+                from_client += frame.payload_len() as u64;
+                tokio::select! {
+                    sent = upstream.send(frame) => if !sent { break EndedBy::Upstream },
+                    reason = &mut cut => break end_with_status(&client, reason, EndedBy::Cut).await,
+                }
+            }
+        }
+    };
+    // The container's side first, so it stops; then the client's, after it got everything.
+    let (up_end, client_end) =
+        tokio::join!(upstream.finish(CLOSE_GRACE), client.finish(CLOSE_GRACE));
+    let error = up_end
+        .error
+        .map(|e| format!("upstream: {e}"))
+        .or_else(|| client_end.error.map(|e| format!("client: {e}")));
+    SessionSummary {
+        bytes_from_client: from_client,
+        bytes_to_client: to_client,
+        ended_by,
+        exit,
+        error,
+    }
+}
+
+/// Tells the client why the session ends (a `Status` failure on the error stream).
+async fn end_with_status(
+    client: &Leg,
+    reason: CutReason,
+    ended: fn(CutReason) -> EndedBy,
+) -> EndedBy {
+    let status = failure_status_json(&reason.message, "Forbidden", 403);
+    // A client that is gone or stalled does not hold the session open.
+    let _ = tokio::time::timeout(
+        Duration::from_millis(500),
+        client.send(ExecFrame::Error(Bytes::from(status))),
+    )
+    .await;
+    ended(reason)
+}

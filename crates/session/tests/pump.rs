@@ -1,0 +1,196 @@
+//! The session core with WebSocket legs on both sides, over in-memory connections: a peer
+//! playing kubectl on one end and a peer playing the apiserver on the other (both speaking the
+//! channel protocol through tungstenite), the pump in between.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use jitgate_session::leg::Side;
+use jitgate_session::pump::{EndedBy, PassThrough};
+use jitgate_session::{CutReason, ExecFrame, Observer, Verdict, pump, websocket};
+use jitgate_wire::channel::ChannelProtocol;
+use jitgate_wire::remotecommand::{ExitStatus, StreamType};
+use tokio::io::DuplexStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+type Peer = WebSocketStream<DuplexStream>;
+
+/// kubectl's socket, the apiserver's socket, and the running pump's outcome.
+async fn session(
+    client_protocol: ChannelProtocol,
+    cut_after: Option<Duration>,
+    observer: Box<dyn Observer>,
+) -> (
+    Peer,
+    Peer,
+    tokio::task::JoinHandle<jitgate_session::SessionSummary>,
+) {
+    let (kubectl_io, gateway_client_io) = tokio::io::duplex(1 << 20);
+    let (gateway_upstream_io, apiserver_io) = tokio::io::duplex(1 << 20);
+    let kubectl = WebSocketStream::from_raw_socket(kubectl_io, Role::Client, None).await;
+    let apiserver = WebSocketStream::from_raw_socket(apiserver_io, Role::Server, None).await;
+    let client_leg = websocket::leg(gateway_client_io, Side::Client, client_protocol).await;
+    let upstream_leg = websocket::leg(
+        gateway_upstream_io,
+        Side::Upstream,
+        ChannelProtocol::V5Channel,
+    )
+    .await;
+    let summary = tokio::spawn(async move {
+        let mut observer = observer;
+        let cut = async move {
+            match cut_after {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending::<()>().await,
+            }
+            CutReason {
+                kind: "revoked",
+                message: "access revoked at 03:17:02Z by security (grant g-7f3a09c1)".into(),
+            }
+        };
+        pump(client_leg, upstream_leg, cut, observer.as_mut()).await
+    });
+    (kubectl, apiserver, summary)
+}
+
+async fn next_binary(peer: &mut Peer) -> Option<Bytes> {
+    loop {
+        match peer.next().await? {
+            Ok(Message::Binary(b)) => return Some(b),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn bin(channel: u8, payload: &[u8]) -> Message {
+    let mut v = vec![channel];
+    v.extend_from_slice(payload);
+    Message::Binary(Bytes::from(v))
+}
+
+const EXIT_3: &[u8] = br#"{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}"#;
+
+#[tokio::test]
+async fn stdin_output_close_signal_and_exit_status_cross_the_session() {
+    let (mut kubectl, mut apiserver, summary) =
+        session(ChannelProtocol::V5Channel, None, Box::new(PassThrough)).await;
+    kubectl.send(bin(0, b"hello\n")).await.unwrap();
+    kubectl.send(bin(255, &[0])).await.unwrap(); // stdin is done
+    assert_eq!(
+        next_binary(&mut apiserver).await.unwrap(),
+        Bytes::from_static(b"\x00hello\n")
+    );
+    assert_eq!(
+        next_binary(&mut apiserver).await.unwrap(),
+        Bytes::from_static(&[255, 0])
+    );
+    apiserver.send(bin(1, b"hello\n")).await.unwrap();
+    apiserver.send(bin(2, b"warn\n")).await.unwrap();
+    apiserver.send(bin(3, EXIT_3)).await.unwrap();
+    apiserver.close(None).await.unwrap();
+    assert_eq!(
+        next_binary(&mut kubectl).await.unwrap(),
+        Bytes::from_static(b"\x01hello\n")
+    );
+    assert_eq!(
+        next_binary(&mut kubectl).await.unwrap(),
+        Bytes::from_static(b"\x02warn\n")
+    );
+    let status = next_binary(&mut kubectl).await.unwrap();
+    assert_eq!(status[0], 3);
+    assert_eq!(&status[1..], EXIT_3);
+    assert!(
+        next_binary(&mut kubectl).await.is_none(),
+        "the client is closed after the status"
+    );
+    let summary = summary.await.unwrap();
+    assert_eq!(summary.ended_by, EndedBy::Upstream);
+    assert_eq!(summary.exit, Some(ExitStatus::ExitCode(3)));
+    assert_eq!(summary.bytes_from_client, 6);
+    assert_eq!(summary.bytes_to_client, 6 + 5 + EXIT_3.len() as u64);
+}
+
+#[tokio::test]
+async fn a_v4_client_gets_no_close_signals_and_a_cut_ends_with_a_status() {
+    let (mut kubectl, mut apiserver, summary) = session(
+        ChannelProtocol::V4Channel,
+        Some(Duration::from_millis(200)),
+        Box::new(PassThrough),
+    )
+    .await;
+    kubectl
+        .send(Message::Binary(Bytes::from_static(
+            b"\x04{\"Width\":80,\"Height\":24}",
+        )))
+        .await
+        .unwrap();
+    // The resize is re-encoded as a JSON line for the apiserver.
+    assert_eq!(
+        next_binary(&mut apiserver).await.unwrap(),
+        Bytes::from_static(b"\x04{\"Width\":80,\"Height\":24}\n")
+    );
+    // Nothing more happens until the cut.
+    let status = next_binary(&mut kubectl).await.unwrap();
+    assert_eq!(status[0], 3);
+    let json: serde_json::Value = serde_json::from_slice(&status[1..]).unwrap();
+    assert_eq!(json["status"], "Failure");
+    assert!(json["message"].as_str().unwrap().contains("access revoked"));
+    assert!(next_binary(&mut kubectl).await.is_none());
+    assert!(
+        next_binary(&mut apiserver).await.is_none(),
+        "upstream closed too"
+    );
+    let summary = summary.await.unwrap();
+    assert!(matches!(summary.ended_by, EndedBy::Cut(ref r) if r.kind == "revoked"));
+}
+
+#[tokio::test]
+async fn frames_in_the_wrong_direction_end_the_session() {
+    let (mut kubectl, _apiserver, summary) =
+        session(ChannelProtocol::V5Channel, None, Box::new(PassThrough)).await;
+    // kubectl may not write to stdout.
+    kubectl.send(bin(1, b"forged output")).await.unwrap();
+    let summary = summary.await.unwrap();
+    assert_eq!(summary.ended_by, EndedBy::Client);
+    assert!(summary.error.unwrap().contains("stdout data"));
+}
+
+struct DenyStdin;
+
+impl Observer for DenyStdin {
+    fn on_client_frame(&mut self, frame: &ExecFrame) -> Verdict {
+        match frame {
+            ExecFrame::Data(StreamType::Stdin, b) if b.starts_with(b"rm -rf /") => {
+                Verdict::End(CutReason {
+                    kind: "denied",
+                    message: "jitgate denied `rm -rf /` (policy oncall-debug)".into(),
+                })
+            }
+            _ => Verdict::Forward,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_observer_can_end_the_session_before_the_frame_passes() {
+    let (mut kubectl, mut apiserver, summary) =
+        session(ChannelProtocol::V5Channel, None, Box::new(DenyStdin)).await;
+    kubectl.send(bin(0, b"ls\n")).await.unwrap();
+    assert_eq!(
+        next_binary(&mut apiserver).await.unwrap(),
+        Bytes::from_static(b"\x00ls\n")
+    );
+    kubectl.send(bin(0, b"rm -rf /\n")).await.unwrap();
+    let status = next_binary(&mut kubectl).await.unwrap();
+    assert!(String::from_utf8_lossy(&status).contains("denied"));
+    assert!(
+        next_binary(&mut apiserver).await.is_none(),
+        "the denied line never went upstream"
+    );
+    let summary = summary.await.unwrap();
+    assert!(matches!(summary.ended_by, EndedBy::Observer(_)));
+}
