@@ -108,10 +108,16 @@ func up(args []string) error {
 	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for the cluster to be ready")
 	var extra multiFlag
 	fs.Var(&extra, "apiserver-arg", "extra kube-apiserver flag (repeatable), e.g. --apiserver-arg=--feature-gates=X=false")
+	legacy := fs.Bool("legacy-streaming", false, "a cluster whose streams are SPDY only: the apiserver passes WebSocket upgrades through (TranslateStreamCloseWebsocketRequests and PortForwardWebsockets off) and the node agent refuses them")
 	_ = fs.Parse(args)
-	st, err := cluster.Up(context.Background(), cluster.Options{
+	opts := cluster.Options{
 		Dir: *dir, KubernetesVersion: kubernetesVersion(), Timeout: *timeout, ExtraAPIServerArgs: extra, Log: os.Stderr,
-	})
+	}
+	if *legacy {
+		opts.ExtraAPIServerArgs = append(opts.ExtraAPIServerArgs, "--feature-gates=TranslateStreamCloseWebsocketRequests=false,PortForwardWebsockets=false")
+		opts.ExtraNodeAgentArgs = append(opts.ExtraNodeAgentArgs, "--refuse-websocket")
+	}
+	st, err := cluster.Up(context.Background(), opts)
 	if err != nil {
 		return err
 	}
@@ -155,6 +161,7 @@ func nodeAgent(args []string) error {
 	fs.StringVar(&c.TLSKeyFile, "tls-private-key-file", "", "serving key")
 	fs.StringVar(&c.ClientCAFile, "client-ca-file", "", "CA for client certificates")
 	fs.StringVar(&c.RootDir, "root-dir", "", "folder for container state and logs")
+	fs.BoolVar(&c.RefuseWebSocket, "refuse-websocket", false, "answer WebSocket upgrades of exec, attach and port-forward with 400 (SPDY only)")
 	_ = fs.Parse(args)
 	c.KubeletVersion = kubernetesVersion()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

@@ -44,6 +44,8 @@ type Options struct {
 	Timeout           time.Duration
 	// ExtraAPIServerArgs are appended to the kube-apiserver flags (e.g. feature gates for a test).
 	ExtraAPIServerArgs []string
+	// ExtraNodeAgentArgs are appended to the node agent's flags.
+	ExtraNodeAgentArgs []string
 	Log                io.Writer
 }
 
@@ -192,7 +194,7 @@ func Up(ctx context.Context, opts Options) (*State, error) {
 	); err != nil {
 		return fail(err)
 	}
-	if err := launch("node-agent",
+	nodeArgs := append([]string{
 		"--node-name", NodeName,
 		"--kubeconfig", files["node.kubeconfig"],
 		"--scheduler-kubeconfig", files["scheduler.kubeconfig"],
@@ -201,7 +203,8 @@ func Up(ctx context.Context, opts Options) (*State, error) {
 		"--tls-private-key-file", files["kubelet.key"],
 		"--client-ca-file", files["ca.crt"],
 		"--root-dir", filepath.Join(dir, "pods"),
-	); err != nil {
+	}, opts.ExtraNodeAgentArgs...)
+	if err := launch("node-agent", nodeArgs...); err != nil {
 		return fail(err)
 	}
 

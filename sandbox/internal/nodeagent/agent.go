@@ -44,6 +44,11 @@ type Config struct {
 	ClientCAFile        string
 	RootDir             string
 	KubeletVersion      string
+	// RefuseWebSocket makes the streaming endpoints answer WebSocket upgrades with 400, like a
+	// kubelet that only speaks SPDY: with the apiserver's WebSocket translation off, the
+	// apiserver passes kubectl's (or jitgate's) WebSocket upgrade through to it and relays the
+	// refusal, so a client's SPDY fallback meets a real refusal.
+	RefuseWebSocket bool
 }
 
 // Agent is the running node agent.

@@ -39,9 +39,9 @@ func (a *Agent) serve(ctx context.Context) (*http.Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
-	mux.HandleFunc("/exec/", a.serveExec)
-	mux.HandleFunc("/attach/", a.serveAttach)
-	mux.HandleFunc("/portForward/", a.servePortForward)
+	mux.HandleFunc("/exec/", a.spdyOnly(a.serveExec))
+	mux.HandleFunc("/attach/", a.spdyOnly(a.serveAttach))
+	mux.HandleFunc("/portForward/", a.spdyOnly(a.servePortForward))
 	mux.HandleFunc("/containerLogs/", a.serveLogs)
 	srv := &http.Server{
 		Handler:           mux,
@@ -65,6 +65,17 @@ func (a *Agent) serve(ctx context.Context) (*http.Server, error) {
 		}
 	}()
 	return srv, nil
+}
+
+// spdyOnly refuses WebSocket upgrades with 400 when the agent runs with RefuseWebSocket.
+func (a *Agent) spdyOnly(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.cfg.RefuseWebSocket && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			http.Error(w, "this node agent speaks SPDY only (started with --refuse-websocket)", http.StatusBadRequest)
+			return
+		}
+		next(w, r)
+	}
 }
 
 // target is what a kubelet URL names: /VERB/NAMESPACE/POD[/UID]/CONTAINER.
