@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 SANDBOX_DIR ?= $(CURDIR)/.sandbox
 TEST_SANDBOX_DIR ?= $(CURDIR)/.sandbox-test
-JITGATE_KUBECTL_VERSIONS ?= 1.27,1.33
+JITGATE_KUBECTL_VERSIONS ?= 1.27,1.31,1.33
 export JITGATE_KUBECTL_VERSIONS
 
 .PHONY: bench help tools build sandbox-build sandbox-up sandbox-down sandbox-seed sandbox-status \

@@ -27,7 +27,7 @@ kubectl_dir=""
 if command -v kubectl >/dev/null 2>&1; then
   kubectl_dir=$(dirname "$(readlink -f "$(command -v kubectl)")")
 fi
-IFS=, read -ra versions <<<"${JITGATE_KUBECTL_VERSIONS:-1.27,1.33}"
+IFS=, read -ra versions <<<"${JITGATE_KUBECTL_VERSIONS:-1.27,1.31,1.33}"
 for v in "${versions[@]}"; do
   if [ -z "$kubectl_dir" ] || [ ! -x "$kubectl_dir/kubectl.$v" ]; then
     echo "missing: kubectl.$v beside kubectl (looked in ${kubectl_dir:-<no kubectl on PATH>}) — the tests run real kubectl $v" >&2

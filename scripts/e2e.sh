@@ -14,13 +14,13 @@ source "$dir/jitgate/env"
 cd "$root"
 # One filter per selected kubectl version, so only the cases that run a real kubectl are counted.
 filters=()
-IFS=, read -ra versions <<<"${JITGATE_KUBECTL_VERSIONS:-1.27,1.33}"
+IFS=, read -ra versions <<<"${JITGATE_KUBECTL_VERSIONS:-1.27,1.31,1.33}"
 for v in "${versions[@]}"; do filters+=("kubectl_${v//./_}"); done
 threads=${E2E_THREADS:-4}
 cargo test -p jitgate-e2e --test smoke -- --ignored --test-threads="$threads" "${filters[@]}"
 if [ -f crates/e2e/tests/gateway.rs ]; then
   cargo test -p jitgate-e2e --test gateway -- --ignored --test-threads="$threads" \
-    "${filters[@]}" refused:: oidc:: admin:: streams::
+    "${filters[@]}" refused:: oidc:: admin:: streams:: policy::
 fi
 cargo test -p jitgate-oidc --test dex -- --ignored
 cargo test -p jitgate-rbac -- --ignored

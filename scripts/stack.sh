@@ -41,7 +41,11 @@ up)
   "$root/scripts/dex.sh" up "$dir"
   "$bin" kubeconfig --dir "$dir" --user jitgate-gateway --out "$dir/gateway.kubeconfig"
   rm -rf "$dir/jitgate" && mkdir -p "$dir/jitgate"
+  # The shipped policy, copied so tests can edit it (the gateway reloads it when it validates).
+  cp "$root/examples/policy.yaml" "$dir/jitgate/policy.yaml"
+  cp -r "$root/examples/oncall" "$dir/jitgate/oncall"
   setsid "$jitgate" serve \
+    --policy "$dir/jitgate/policy.yaml" \
     --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
     --ca-dir "$dir/jitgate/ca" --data-dir "$dir/jitgate/data" \
     --upstream-kubeconfig "$dir/gateway.kubeconfig" \
@@ -64,6 +68,7 @@ export JITGATE_GATEWAY_URL=$(cat "$dir/jitgate/url")
 export JITGATE_GATEWAY_ADMIN_URL=$(cat "$dir/jitgate/admin-url")
 export JITGATE_CA_DIR=$dir/jitgate/ca
 export JITGATE_DATA_DIR=$dir/jitgate/data
+export JITGATE_POLICY=$dir/jitgate/policy.yaml
 ENV
   echo "stack up in $dir: gateway $(cat "$dir/jitgate/url") (admin $(cat "$dir/jitgate/admin-url")), Dex $(cat "$dir/dex/issuer")"
   ;;

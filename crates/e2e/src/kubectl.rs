@@ -18,7 +18,7 @@ pub const VERSIONS_ENV: &str = "JITGATE_KUBECTL_VERSIONS";
 
 /// The versions run when [`VERSIONS_ENV`] is unset: the oldest (SPDY only) and the newest
 /// (WebSocket) kubectl on the machine.
-pub const DEFAULT_VERSIONS: &str = "1.27,1.33";
+pub const DEFAULT_VERSIONS: &str = "1.27,1.31,1.33";
 
 /// Environment variable naming the directory of `kubectl.1.NN` binaries, overriding discovery.
 pub const KUBECTL_DIR_ENV: &str = "JITGATE_KUBECTL_DIR";
@@ -589,7 +589,7 @@ mod tests {
     fn default_versions_are_valid() {
         assert_eq!(
             parse_versions(DEFAULT_VERSIONS).expect("valid"),
-            vec!["1.27", "1.33"]
+            vec!["1.27", "1.31", "1.33"]
         );
     }
 

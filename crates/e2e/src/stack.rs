@@ -116,6 +116,8 @@ pub struct GatewayStack {
     pub ca_dir: PathBuf,
     /// The gateway's data folder (`jitgate.db`, `audit.jsonl`).
     pub data_dir: PathBuf,
+    /// The policy file the gateway was started with and reloads (`JITGATE_POLICY`), if any.
+    pub policy_file: Option<PathBuf>,
 }
 
 impl GatewayStack {
@@ -171,6 +173,9 @@ impl GatewayStack {
             admin_url: url("JITGATE_GATEWAY_ADMIN_URL", "http")?,
             ca_dir: path("JITGATE_CA_DIR")?,
             data_dir: path("JITGATE_DATA_DIR")?,
+            policy_file: lookup("JITGATE_POLICY")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         })
     }
 

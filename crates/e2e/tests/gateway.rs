@@ -144,6 +144,8 @@ once_cases!(refused:
 
 once_cases!(oidc: dex_token_is_accepted);
 
+once_cases!(policy: policy_reload_keeps_the_last_good_policy_and_grants_standing_access);
+
 once_cases!(streams:
     revocation_cuts_every_spelling_of_follow_and_watch,
     certificate_expiry_ends_streams,
@@ -1694,4 +1696,106 @@ fn metric_samples_are_read() {
     );
     assert_eq!(metric(text, "jitgate_active_streams"), Some(2.0));
     assert_eq!(metric(text, "jitgate_active"), None);
+}
+
+/// The gateway reloads its policy file: a broken edit is refused (audited, the policy in force
+/// stays), a valid one takes effect within seconds — here a standing read-only access for a
+/// group, which needs no grant, reads pods, and cannot exec.
+fn policy_reload_keeps_the_last_good_policy_and_grants_standing_access(
+    env: &GatewayCase,
+) -> CaseResult {
+    let Some(policy_file) = env.stack.policy_file.clone() else {
+        return Err("the stack was started without --policy (JITGATE_POLICY is not set)".into());
+    };
+    let original = std::fs::read_to_string(&policy_file)?;
+    // Put the original back whatever happens below.
+    struct Restore(std::path::PathBuf, String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::write(&self.0, &self.1);
+        }
+    }
+    let _restore = Restore(policy_file.clone(), original.clone());
+
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &sleeper("sleeper"))?;
+    let group = env.unique("standing-e2e");
+    let name = env.unique("stan");
+    let dir = env.dir(&name)?;
+    let user = env.stack.issue_cert(&name, &[&group], a, &dir)?;
+    let k = env.admin.with_kubeconfig(&user.kubeconfig);
+    let out = k.run(["get", "pods"])?;
+    expect_forbidden(&out, &[a])?;
+
+    // 1. A broken policy is refused and audited; the gateway goes on with the one in force.
+    std::fs::write(&policy_file, format!("{original}\nprofiles: [oops\n"))?;
+    env.audit.wait_for(
+        "a refused policy.reload",
+        "policy.reload",
+        10 * SECOND,
+        |e| e["kind"] == "policy.reload" && e["decision"] == "deny",
+    )?;
+    let out = k.run(["get", "pods"])?;
+    expect_forbidden(&out, &[a])?;
+
+    // 2. A valid edit giving the group standing read-only access takes effect.
+    // (The read-only profile's scope grows by the test namespace: standing access must stay
+    // within a profile's scope.)
+    let standing = original.replacen(
+        "      namespaces: [payments]\n\nstanding:\n",
+        &format!(
+            "      namespaces: [payments, {a}]\n\nstanding:\n  - profile: read-only\n    \
+             groups: [{group}]\n    namespaces: [{a}]\n"
+        ),
+        1,
+    );
+    if standing == original {
+        return Err("the shipped policy no longer ends read-only's scope with \
+                    `namespaces: [payments]` before `standing:`; update this test"
+            .into());
+    }
+    std::fs::write(&policy_file, standing)?;
+    env.audit.wait_for(
+        "an accepted policy.reload",
+        "policy.reload",
+        10 * SECOND,
+        |e| e["kind"] == "policy.reload" && e["decision"] == "allow",
+    )?;
+    let listed = poll(
+        "standing access to list pods",
+        10 * SECOND,
+        Duration::from_millis(200),
+        |last| {
+            let out = k.run(["get", "pods", "-o", "name"])?;
+            *last = out.to_string();
+            Ok(out.success().then(|| out.stdout_text()))
+        },
+    )?;
+    ensure!(
+        listed.contains("pod/sleeper"),
+        "standing access listed {listed:?}"
+    );
+    // read-only has no exec.
+    let out = k.run(["exec", "sleeper", "--", "true"])?;
+    expect_forbidden(&out, &["exec"])?;
+    // The apiserver saw the reserved group of the standing profile.
+    let me = whoami(&k)?;
+    ensure!(
+        me["groups"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|g| g == "jitgate:read-only")),
+        "whoami through standing access: {me}"
+    );
+    env.audit.wait_for(
+        "an allowed list under standing access",
+        &name,
+        5 * SECOND,
+        |e| {
+            e["user"] == name.as_str()
+                && e["decision"] == "allow"
+                && e["grant"] == "standing:read-only"
+        },
+    )?;
+    Ok(())
 }

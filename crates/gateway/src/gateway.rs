@@ -72,8 +72,8 @@ pub struct GatewayParts {
     pub store: Arc<dyn jitgate_store::GrantStore>,
     /// The decision log.
     pub audit: Arc<jitgate_audit::AuditLog>,
-    /// The profiles grants refer to.
-    pub profiles: jitgate_authz::Profiles,
+    /// The policy: profiles grants refer to, standing access; swapped on reload.
+    pub policy: Arc<ArcSwap<jitgate_policy::Policy>>,
 }
 
 /// The gateway.
@@ -84,7 +84,7 @@ pub struct Gateway {
     tokens: Option<Arc<dyn TokenAuthenticator>>,
     store: Arc<dyn jitgate_store::GrantStore>,
     audit: Arc<jitgate_audit::AuditLog>,
-    profiles: jitgate_authz::Profiles,
+    policy: Arc<ArcSwap<jitgate_policy::Policy>>,
     authz: ArcSwap<AuthzSnapshot>,
     seen_change: AtomicI64,
     streams: StreamRegistry,
@@ -122,7 +122,7 @@ impl Gateway {
             tokens: parts.tokens,
             store: parts.store,
             audit: parts.audit,
-            profiles: parts.profiles,
+            policy: parts.policy,
             authz: ArcSwap::from_pointee(snapshot),
             seen_change: AtomicI64::new(counter),
             streams: StreamRegistry::default(),
@@ -161,7 +161,7 @@ impl Gateway {
             .streams
             .grants()
             .into_iter()
-            .filter(|g| !ids.contains(g))
+            .filter(|g| !ids.contains(g) && !g.starts_with(STANDING_PREFIX))
             .collect();
         for g in inactive {
             if reasons.contains_key(&g) {
@@ -227,6 +227,97 @@ impl Gateway {
                 tracing::error!("writing the audit log failed: {err}");
             }
         }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<jitgate_policy::Policy> {
+        self.policy.load_full()
+    }
+
+    /// The shared handle to the policy (the broker reads the same one).
+    pub fn policy_handle(&self) -> Arc<ArcSwap<jitgate_policy::Policy>> {
+        Arc::clone(&self.policy)
+    }
+
+    /// Loads the policy file again if it changed since `last` (its bytes); a policy that does
+    /// not validate is refused and the one in force stays, and either way a `policy.reload`
+    /// line says what happened. Returns the bytes now seen.
+    pub async fn reload_policy(&self, path: &std::path::Path, last: &[u8]) -> Vec<u8> {
+        let text = match jitgate_policy::read_limited(path) {
+            Ok(t) => t.into_bytes(),
+            Err(e) => {
+                tracing::warn!(
+                    "policy {}: {e}; keeping the policy in force",
+                    path.display()
+                );
+                return last.to_vec();
+            }
+        };
+        if text == last {
+            return text;
+        }
+        let parsed = std::str::from_utf8(&text)
+            .map_err(|e| vec![format!("not UTF-8: {e}")])
+            .and_then(|t| {
+                jitgate_policy::Policy::parse(t).map_err(|diagnostics| {
+                    diagnostics
+                        .iter()
+                        .filter(|d| d.severity == jitgate_policy::Severity::Error)
+                        .map(|d| d.render(&path.display().to_string()))
+                        .collect()
+                })
+            });
+        let mut e = AuditEvent::new(EventKind::PolicyReload);
+        e.resource = Some(path.display().to_string());
+        match parsed {
+            Ok(policy) => {
+                let profiles: Vec<String> =
+                    policy.profiles().iter().map(|p| p.name.clone()).collect();
+                tracing::info!(
+                    "loaded policy {} (profiles: {})",
+                    path.display(),
+                    profiles.join(", ")
+                );
+                let standing: HashSet<String> = policy
+                    .standing()
+                    .iter()
+                    .map(|s| format!("{STANDING_PREFIX}{}", s.profile))
+                    .collect();
+                self.policy.store(Arc::new(policy));
+                e.decision = Some(AuditDecision::Allow);
+                e.reason = Some(format!("loaded; profiles: {}", profiles.join(", ")));
+                // Streams opened under standing access the new policy no longer gives end now.
+                for g in self.streams.grants() {
+                    if g.starts_with(STANDING_PREFIX) && !standing.contains(&g) {
+                        self.streams.cut_grant(
+                            &g,
+                            &CutReason {
+                                kind: "revoked",
+                                message: format!(
+                                    "standing access {g} was removed from the jitgate policy; request access with kubectl jit request"
+                                ),
+                            },
+                        );
+                    }
+                }
+            }
+            Err(errors) => {
+                tracing::warn!(
+                    "policy {} does not validate; keeping the policy in force:\n{}",
+                    path.display(),
+                    errors.join("\n")
+                );
+                e.decision = Some(AuditDecision::Deny);
+                e.reason = Some(format!(
+                    "refused, the policy in force stays: {}",
+                    errors.join("; ")
+                ));
+            }
+        }
+        if let Err(err) = self.audit.append_async(e).await {
+            tracing::error!("writing the audit log failed: {err}");
+        }
+        text
     }
 
     /// Ends every live stream (shutdown).
@@ -376,17 +467,27 @@ impl Gateway {
         }
 
         let snapshot = self.authz.load_full();
+        let policy = self.policy.load();
+        let profiles = policy.profiles();
         let now = unix_now();
+        // The caller's grants, plus the standing access the policy gives their groups.
+        let standing = standing_grants(&policy, &identity, now);
+        let mine: std::borrow::Cow<'_, [jitgate_authz::Grant]> = if standing.is_empty() {
+            std::borrow::Cow::Borrowed(snapshot.index.grants_for(&identity.user))
+        } else {
+            let mut all = snapshot.index.grants_for(&identity.user).to_vec();
+            all.extend(standing);
+            std::borrow::Cow::Owned(all)
+        };
         let mut decision =
-            snapshot
-                .index
-                .authorize(&info, &identity.user, &self.profiles, now, None);
+            jitgate_authz::authorize(&info, &identity.user, &mine, profiles, now, None);
         if let jitgate_authz::Decision::NeedPodLabels { pod, namespace } = &decision {
             decision = match self.pod_labels(namespace, pod, conn.shard).await {
-                Ok(labels) => snapshot.index.authorize(
+                Ok(labels) => jitgate_authz::authorize(
                     &info,
                     &identity.user,
-                    &self.profiles,
+                    &mine,
+                    profiles,
                     now,
                     Some(&labels),
                 ),
@@ -421,7 +522,6 @@ impl Gateway {
             }
         };
         draft.grant = grant.clone();
-        let mine = snapshot.index.grants_for(&identity.user);
         let mut profiles: Vec<&str> = mine
             .iter()
             .filter(|g| g.expires_at > now)
@@ -1097,6 +1197,33 @@ fn audit_event(
     e.source_ip = d.source_ip;
     e.user_agent = d.user_agent.clone();
     e
+}
+
+/// Grant ids of standing access (policy `standing:`) start with this; they live as long as the
+/// credential and the policy entry.
+pub const STANDING_PREFIX: &str = "standing:";
+
+/// The standing access of `identity`'s groups as grants the authorizer can weigh with the real
+/// ones: id `standing:<profile>`, valid while the credential is.
+fn standing_grants(
+    policy: &jitgate_policy::Policy,
+    identity: &Identity,
+    now: i64,
+) -> Vec<jitgate_authz::Grant> {
+    policy
+        .standing_for(&identity.groups)
+        .into_iter()
+        .map(|s| jitgate_authz::Grant {
+            id: jitgate_authz::GrantId(format!("{STANDING_PREFIX}{}", s.profile)),
+            user: identity.user.clone(),
+            profile: s.profile,
+            namespaces: s.namespaces,
+            pod_name_glob: None,
+            pod_label_selector: None,
+            expires_at: identity.expires_at.unwrap_or(now + 3600),
+            created_by: format!("policy: standing access of {}", s.via_groups.join(", ")),
+        })
+        .collect()
 }
 
 /// Verbs that only read: their decision line may be synced while the request is upstream.

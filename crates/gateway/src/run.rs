@@ -33,10 +33,16 @@ pub struct ServeConfig {
     pub grant_poll: Duration,
     /// Whether every audit line is fsynced before the response (else flushed to the OS).
     pub audit_fsync: bool,
+    /// The policy file (YAML or JSON); `None` means the shipped default policy. A changed file
+    /// is loaded again if it validates.
+    pub policy_file: Option<PathBuf>,
     /// Threads serving kubectl, each with its own listener socket (`SO_REUSEPORT`) and its own
     /// connections to the apiserver; 0 means one per CPU.
     pub shards: usize,
 }
+
+/// How often the policy file is checked for changes.
+pub const POLICY_POLL: Duration = Duration::from_secs(1);
 
 /// How many shards `shards = 0` means: one per CPU the process may use.
 pub fn default_shards() -> usize {
@@ -63,6 +69,11 @@ pub enum StartError {
     /// The audit log could not be opened.
     #[error("audit log: {0}")]
     Audit(#[from] jitgate_audit::AuditError),
+    /// The policy file could not be loaded at start-up.
+    #[error(
+        "{0}; fix it (jitgate policy lint FILE shows every problem) or start without --policy to use the shipped default"
+    )]
+    Policy(String),
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -190,13 +201,30 @@ pub async fn start(
         durability,
     )?);
 
+    let policy = match &cfg.policy_file {
+        Some(path) => jitgate_policy::Policy::load_file(path).map_err(|e| match e {
+            jitgate_policy::PolicyError::Invalid { path, diagnostics } => {
+                StartError::Policy(format!(
+                    "policy {} is invalid:\n{}",
+                    path.display(),
+                    diagnostics
+                        .iter()
+                        .map(|d| d.render(&path.display().to_string()))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ))
+            }
+            other => StartError::Policy(other.to_string()),
+        })?,
+        None => jitgate_policy::Policy::embedded_default(),
+    };
     let gateway = Gateway::new(GatewayParts {
         upstream,
         certs,
         tokens,
         store,
         audit,
-        profiles: jitgate_authz::Profiles::builtin(),
+        policy: Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
     })
     .await?;
 
@@ -282,6 +310,21 @@ pub async fn start(
             tokio::select! {
                 () = g.watch_grants(every) => {}
                 () = s.cancelled() => {}
+            }
+        }));
+    }
+    if let Some(path) = cfg.policy_file.clone() {
+        let g = gateway.clone();
+        let s = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut last = std::fs::read(&path).unwrap_or_default();
+            let mut tick = tokio::time::interval(POLICY_POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => last = g.reload_policy(&path, &last).await,
+                    () = s.cancelled() => return,
+                }
             }
         }));
     }

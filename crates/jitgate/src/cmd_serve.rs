@@ -15,7 +15,7 @@ use crate::StateDirs;
 pub struct ServeArgs {
     /// YAML config file (keys: listen, admin-listen, ca-dir, data-dir, upstream-kubeconfig,
     /// tls-san, oidc-issuer, oidc-client-id, oidc-ca-file, oidc-username-claim,
-    /// oidc-groups-claim, audit-fsync, shards).
+    /// oidc-groups-claim, audit-fsync, shards, policy).
     #[arg(long)]
     config: Option<PathBuf>,
     /// HTTPS address for kubectl.
@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// (default: one per CPU).
     #[arg(long, env = "JITGATE_SHARDS")]
     shards: Option<usize>,
+    /// The policy file (default: the shipped policy, `jitgate policy schema` / docs/policy.md).
+    /// Edits are picked up within a second if they validate; otherwise the policy in force stays.
+    #[arg(long, env = "JITGATE_POLICY")]
+    policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +78,7 @@ struct ServeFile {
     oidc_groups_claim: Option<String>,
     audit_fsync: Option<bool>,
     shards: Option<usize>,
+    policy: Option<PathBuf>,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -117,6 +122,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         grant_poll: Duration::from_millis(200),
         audit_fsync: args.audit_fsync.or(file.audit_fsync).unwrap_or(true),
         shards: args.shards.or(file.shards).unwrap_or(0),
+        policy_file: args.policy.or(file.policy),
     };
     let issuer = args.oidc_issuer.or(file.oidc_issuer);
     let oidc = match issuer {
