@@ -36,6 +36,21 @@ pub enum EventKind {
     /// The requester cancelled an access request.
     #[serde(rename = "access.cancel")]
     AccessCancel,
+    /// An approved access request became active: the broker created its grant.
+    #[serde(rename = "access.activate")]
+    AccessActivate,
+    /// An active access request ended because its grant ran out.
+    #[serde(rename = "access.expire")]
+    AccessExpire,
+    /// Someone revoked the grant of an access request through the broker; the request ended.
+    #[serde(rename = "access.revoke")]
+    AccessRevoke,
+    /// Someone reviewed a break-glass grant after the fact.
+    #[serde(rename = "access.review")]
+    AccessReview,
+    /// A notification about an access request was delivered, failed or was dropped.
+    #[serde(rename = "notification.delivery")]
+    NotificationDelivery,
     /// A grant was created.
     #[serde(rename = "grant.create")]
     GrantCreate,
@@ -65,6 +80,11 @@ impl EventKind {
             Self::AccessApprove => "access.approve",
             Self::AccessDeny => "access.deny",
             Self::AccessCancel => "access.cancel",
+            Self::AccessActivate => "access.activate",
+            Self::AccessExpire => "access.expire",
+            Self::AccessRevoke => "access.revoke",
+            Self::AccessReview => "access.review",
+            Self::NotificationDelivery => "notification.delivery",
             Self::GrantCreate => "grant.create",
             Self::GrantRevoke => "grant.revoke",
             Self::GrantExpire => "grant.expire",
@@ -261,6 +281,11 @@ mod tests {
             EventKind::AccessApprove,
             EventKind::AccessDeny,
             EventKind::AccessCancel,
+            EventKind::AccessActivate,
+            EventKind::AccessExpire,
+            EventKind::AccessRevoke,
+            EventKind::AccessReview,
+            EventKind::NotificationDelivery,
             EventKind::GrantCreate,
             EventKind::GrantRevoke,
             EventKind::GrantExpire,

@@ -102,12 +102,129 @@ pub enum StoreError {
     #[error("could not draw a random grant id: {0}; check the system's entropy source")]
     Random(String),
 
+    /// No access request has this id.
+    #[error("no access request {id}; check the id against the list of requests (kubectl jit ls)")]
+    RequestNotFound {
+        /// The id asked for.
+        id: String,
+    },
+
+    /// Text that should be an access request id is not one.
+    #[error("{id:?} is not an access request id (r- followed by 8 hex digits, like r-7f3a09c1)")]
+    InvalidRequestId {
+        /// The rejected text (shortened).
+        id: String,
+    },
+
+    /// A field of a new access request, approval or decision is out of bounds.
+    #[error("invalid access request: {field} {reason}")]
+    InvalidRequest {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The request is not pending, so it can no longer be approved, denied or cancelled.
+    #[error("{id} is {state}, not pending: it can no longer be {action}{}", next_step(*state))]
+    RequestNotPending {
+        /// The request.
+        id: String,
+        /// Its state.
+        state: crate::RequestState,
+        /// What was attempted: `approved`, `denied` or `cancelled`.
+        action: &'static str,
+    },
+
+    /// The requester tried to approve or deny their own request.
+    #[error("{user} asked for {id} and may not {action} it; ask someone in its approver groups")]
+    SelfDecision {
+        /// The request.
+        id: String,
+        /// The requester.
+        user: String,
+        /// `approve` or `deny`.
+        action: &'static str,
+    },
+
+    /// Someone other than the requester tried to cancel a request.
+    #[error(
+        "only {requester}, who asked for {id}, may cancel it; deny it instead if you are an approver"
+    )]
+    NotRequester {
+        /// The request.
+        id: String,
+        /// Who asked for it.
+        requester: String,
+    },
+
+    /// The approver already approved this request; an approver counts once.
+    #[error("{user} already approved {id}; it needs approvals from other people")]
+    AlreadyApproved {
+        /// The request.
+        id: String,
+        /// The approver.
+        user: String,
+    },
+
+    /// The grant is not a break-glass grant awaiting review.
+    #[error("grant {id} is not a break-glass grant; only break-glass grants are reviewed")]
+    NotBreakGlass {
+        /// The grant.
+        id: String,
+    },
+
+    /// The break-glass grant was already reviewed; a review is final.
+    #[error("grant {id} was already reviewed at {} by {by}; a review is final", rfc3339(*at))]
+    AlreadyReviewed {
+        /// The grant.
+        id: String,
+        /// Who reviewed it.
+        by: String,
+        /// When.
+        at: i64,
+    },
+
+    /// The grant's own user tried to review it.
+    #[error(
+        "{user} holds grant {id} and may not review it; someone else must review break-glass use"
+    )]
+    SelfReview {
+        /// The grant.
+        id: String,
+        /// The grant's user.
+        user: String,
+    },
+
+    /// A stored row cannot be read back as an access request.
+    #[error(
+        "access request {id} in the database is damaged: {reason}; restore the database from a \
+         backup"
+    )]
+    CorruptRequest {
+        /// The request's id as stored.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// Every freshly drawn grant id was already taken.
     #[error(
         "could not find a free grant id after {0} attempts; the id space is nearly full, please \
          report this"
     )]
     IdsExhausted(u32),
+}
+
+/// What the person can still do about a request in `state`.
+fn next_step(state: crate::RequestState) -> &'static str {
+    use crate::RequestState::{Active, Approved, Cancelled, Denied, Expired, Pending, Revoked};
+    match state {
+        Active | Approved => "; it is already approved",
+        Expired | Revoked => "; its access is over, and the requester can ask again",
+        Denied | Cancelled => "; the requester can ask again",
+        Pending => "",
+    }
 }
 
 /// Formats unix seconds as `2025-01-31T03:17:02Z` for messages.

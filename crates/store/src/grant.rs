@@ -210,30 +210,37 @@ pub(crate) fn validate_revocation(by: &str, reason: &str) -> Result<(), StoreErr
 }
 
 fn name(field: &'static str, value: &str) -> Result<(), StoreError> {
+    name_problem(value).map_err(|reason| StoreError::InvalidGrant { field, reason })
+}
+
+fn text(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
+    text_problem(value, max).map_err(|reason| StoreError::InvalidGrant { field, reason })
+}
+
+/// What is wrong with a user, group, profile or namespace name, if anything.
+pub(crate) fn name_problem(value: &str) -> Result<(), String> {
     if value.is_empty() {
-        return Err(invalid(field, "must not be empty"));
+        return Err("must not be empty".to_owned());
     }
     if value.len() > MAX_NAME_LEN {
-        return Err(invalid(field, "is longer than 256 bytes"));
+        return Err("is longer than 256 bytes".to_owned());
     }
     if value.chars().any(char::is_control) {
-        return Err(invalid(field, "contains control characters"));
+        return Err("contains control characters".to_owned());
     }
     Ok(())
 }
 
-fn text(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
+/// What is wrong with free text of at most `max` bytes (newlines and tabs allowed), if anything.
+pub(crate) fn text_problem(value: &str, max: usize) -> Result<(), String> {
     if value.len() > max {
-        return Err(StoreError::InvalidGrant {
-            field,
-            reason: format!("is longer than {max} bytes"),
-        });
+        return Err(format!("is longer than {max} bytes"));
     }
     if value
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err(invalid(field, "contains control characters"));
+        return Err("contains control characters".to_owned());
     }
     Ok(())
 }

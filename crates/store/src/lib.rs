@@ -1,9 +1,12 @@
-//! Grants in a database: created by the broker, revoked by people, read by the gateway.
+//! Grants and access requests in a database: created by the broker, revoked by people, read by
+//! the gateway.
 //!
-//! [`GrantStore`] is the interface; [`SqliteStore`] is the embedded implementation (a later one
-//! adds PostgreSQL, with its own migrations under `migrations/postgres/`). Timestamps are unix
-//! seconds (UTC) throughout. Once set, a timestamp is never cleared and a revoked grant never
-//! reopens; the database enforces this with triggers.
+//! [`GrantStore`] is the gateway's interface; [`RequestStore`] extends it with access requests,
+//! approvals and break-glass reviews for the broker. [`SqliteStore`] is the embedded
+//! implementation of both (a later one adds PostgreSQL, with its own migrations under
+//! `migrations/postgres/`). Timestamps are unix seconds (UTC) throughout. Once set, a timestamp
+//! is never cleared, a revoked grant never reopens, and a request's state only moves forward;
+//! the database enforces this with triggers.
 //!
 //! The gateway keeps an in-memory index of [`GrantStore::active_grants`] and polls
 //! [`GrantStore::change_counter`] (every ~200 ms), rebuilding the index only when the counter
@@ -36,7 +39,9 @@
 mod clock;
 mod error;
 mod grant;
+mod request;
 mod sqlite;
+mod sqlite_request;
 
 use async_trait::async_trait;
 
@@ -45,6 +50,12 @@ pub use error::StoreError;
 pub use grant::{
     Grant, GrantFilter, GrantId, GrantState, MAX_NAME_LEN, MAX_NAMESPACES, MAX_REASON_LEN,
     MAX_SELECTOR_LEN, NewGrant,
+};
+pub use request::{
+    AccessRequestRecord, Approval, ApprovalsComplete, ApproveNow, GrantRecord, GrantRecordFilter,
+    GrantReview, MAX_APPROVALS_REQUIRED, MAX_COMMENT_LEN, MAX_DURATION_SECS, MAX_GROUPS,
+    MAX_LIST_LIMIT, MAX_ROUTE_LEN, MAX_TICKET_LEN, NewAccessRequest, NewApproval, RequestFilter,
+    RequestId, RequestOutcome, RequestState,
 };
 pub use sqlite::{BUSY_TIMEOUT, DATABASE_FILE_MODE, SqliteStore};
 
@@ -75,4 +86,85 @@ pub trait GrantStore: Send + Sync + std::fmt::Debug {
     /// A number that changes, in the same transaction, with every write to grants. Cheap enough
     /// to poll every 200 ms.
     async fn change_counter(&self) -> Result<i64, StoreError>;
+}
+
+/// Access requests, their approvals and break-glass reviews: what the broker needs on top of
+/// grants. Every transition is one transaction with a conditional state check, so concurrent
+/// callers (in this process or another) never both succeed at something only one may do.
+///
+/// Object safe, like [`GrantStore`]: hold it as `Arc<dyn RequestStore>` (and upcast to
+/// `Arc<dyn GrantStore>` for the gateway).
+#[async_trait]
+pub trait RequestStore: GrantStore {
+    /// Validates and stores a new request, pending. With `new.approve_now` it is moved
+    /// `pending → approved → active` and its grant (`user` = requester, `expires_at` = now +
+    /// duration, marked for review when break glass) is created, all in the same transaction.
+    async fn submit_request(&self, new: NewAccessRequest) -> Result<RequestOutcome, StoreError>;
+
+    /// Records `approval` of a pending request and, when `complete` says the approvals (the new
+    /// one included) are enough, moves it `approved → active` with a new grant whose
+    /// `created_by` is this approver — all in one transaction.
+    ///
+    /// Fails, changing nothing, with [`StoreError::RequestNotFound`],
+    /// [`StoreError::RequestNotPending`] (denied, cancelled, already active, expired, …),
+    /// [`StoreError::SelfDecision`] (the approver asked for it) or
+    /// [`StoreError::AlreadyApproved`]. Of concurrent approvals that would each complete a
+    /// request, exactly one creates the grant; the others see it no longer pending.
+    async fn approve_request(
+        &self,
+        id: &RequestId,
+        approval: NewApproval,
+        complete: &ApprovalsComplete,
+    ) -> Result<RequestOutcome, StoreError>;
+
+    /// Denies a pending request (never by its requester), recording who and why.
+    async fn deny_request(
+        &self,
+        id: &RequestId,
+        by: &str,
+        reason: &str,
+    ) -> Result<AccessRequestRecord, StoreError>;
+
+    /// Cancels a pending request; only its requester may.
+    async fn cancel_request(
+        &self,
+        id: &RequestId,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<AccessRequestRecord, StoreError>;
+
+    /// The request with this id, if any.
+    async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequestRecord>, StoreError>;
+
+    /// Requests matching `filter`, newest first.
+    async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+    ) -> Result<Vec<AccessRequestRecord>, StoreError>;
+
+    /// Moves every active request whose grant ran out by `now` to expired (`ended_at` = the
+    /// grant's expiry) and returns them. (Revoking a grant ends its request by itself.)
+    async fn expire_requests(&self, now: i64) -> Result<Vec<AccessRequestRecord>, StoreError>;
+
+    /// Records the after-the-fact review of a break-glass grant (active or ended) by someone
+    /// other than its user; it then no longer needs review.
+    async fn review_grant(
+        &self,
+        id: &GrantId,
+        by: &str,
+        comment: &str,
+    ) -> Result<GrantRecord, StoreError>;
+
+    /// The grant with this id, with its request and review, if any.
+    async fn grant_record(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError>;
+
+    /// Grants matching `filter`, with their requests and reviews, newest first.
+    async fn list_grant_records(
+        &self,
+        filter: &GrantRecordFilter,
+    ) -> Result<Vec<GrantRecord>, StoreError>;
+
+    /// A number that changes, in the same transaction, with every write to requests, approvals
+    /// and reviews. Cheap enough to poll every 200 ms.
+    async fn request_change_counter(&self) -> Result<i64, StoreError>;
 }

@@ -2,9 +2,10 @@
 //!
 //! The database runs in WAL mode (readers never wait for the writer) with `synchronous = FULL`
 //! (a revocation that returned survives a power loss), a busy timeout so concurrent writers
-//! queue instead of failing, and foreign keys on. Every write is a single statement, so SQLite
-//! takes the write lock before reading the row it changes: two concurrent revocations of one
-//! grant cannot both succeed.
+//! queue instead of failing, and foreign keys on. Every grant write is a single statement, so
+//! SQLite takes the write lock before reading the row it changes: two concurrent revocations of
+//! one grant cannot both succeed. (Request writes that need several statements take the write
+//! lock first with `BEGIN IMMEDIATE`; see `sqlite_request`.)
 
 use std::borrow::Cow;
 use std::fs::{DirBuilder, OpenOptions};
@@ -37,21 +38,28 @@ pub const DATABASE_FILE_MODE: u32 = 0o600;
 const ID_ATTEMPTS: u32 = 8;
 
 /// The SQLite migrations, embedded in the binary (files in `migrations/sqlite/`).
-pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "grants",
-    include_str!("../migrations/sqlite/0001_grants.sql"),
-)];
+pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "grants",
+        include_str!("../migrations/sqlite/0001_grants.sql"),
+    ),
+    (
+        2,
+        "access_requests",
+        include_str!("../migrations/sqlite/0002_access_requests.sql"),
+    ),
+];
 
-const COLUMNS: &str = "id, user_name, profile, namespaces, pod_name_glob, pod_label_selector, \
+pub(crate) const COLUMNS: &str = "id, user_name, profile, namespaces, pod_name_glob, pod_label_selector, \
                        reason, created_by, created_at, expires_at, revoked_at, revoked_by, \
                        revoke_reason";
 
 /// Grants in a SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    clock: Arc<dyn Clock>,
+    pub(crate) pool: SqlitePool,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl SqliteStore {
@@ -252,7 +260,7 @@ impl GrantStore for SqliteStore {
     }
 }
 
-fn grant_from_row(row: &SqliteRow) -> Result<Grant, StoreError> {
+pub(crate) fn grant_from_row(row: &SqliteRow) -> Result<Grant, StoreError> {
     let id_text: String = row.try_get("id").map_err(StoreError::Database)?;
     let corrupt = |reason: String| StoreError::Corrupt {
         id: id_text.clone(),
