@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -269,16 +270,40 @@ func spawn(self, dir, name string, args []string) (Process, error) {
 		return Process{}, fmt.Errorf("starting %s: %w", name, err)
 	}
 	p := Process{Name: name, PID: cmd.Process.Pid, Log: logPath}
-	// Reap it if it dies while we are still around, so alive() sees it gone.
-	go func() { _ = cmd.Wait() }()
+	// Reap it if it dies while we are still around, and remember that it did: right after
+	// fork, /proc/PID/cmdline still shows this process's own command line, so alive() cannot
+	// be trusted for a child that may not have exec'd yet.
+	exited := make(chan struct{})
+	spawned.Store(p.PID, exited)
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	return p, nil
+}
+
+// spawned maps the PID of every child this process started to a channel closed when it exits.
+var spawned sync.Map
+
+// running reports whether p is still running: from the reaper for children of this process,
+// from /proc otherwise.
+func running(p Process) bool {
+	if ch, ok := spawned.Load(p.PID); ok {
+		select {
+		case <-ch.(chan struct{}):
+			return false
+		default:
+			return true
+		}
+	}
+	return alive(p)
 }
 
 func waitFor(ctx context.Context, what string, procs []Process, check func() error) error {
 	var last error
 	for {
 		for _, p := range procs {
-			if !alive(p) {
+			if !running(p) {
 				return fmt.Errorf("%s exited while waiting for %s (see %s)", p.Name, what, p.Log)
 			}
 		}
