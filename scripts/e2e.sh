@@ -22,9 +22,25 @@ if [ -f crates/e2e/tests/gateway.rs ]; then
   cargo test -p jitgate-e2e --test gateway -- --ignored --test-threads="$threads" \
     "${filters[@]}" refused:: oidc:: admin:: streams:: policy::
 fi
+# The SPDY connection against real spdystream peers: the apiserver and the kubelet behind it
+# (exec, port-forward, the WebSocket tunnel), and kubectl 1.27 as a client.
+cargo test -p jitgate-spdy --test sandbox --test kubectl -- --ignored
 cargo test -p jitgate-oidc --test dex -- --ignored
 cargo test -p jitgate-rbac -- --ignored
 "$JITGATE_BIN" audit verify --data-dir "$JITGATE_DATA_DIR"
+
+# A second, SPDY-only cluster (the apiserver passes WebSocket upgrades through, the node agent
+# refuses them): the gateway's upstream SPDY fallback against a real refusal.
+legacy="$dir-legacy"
+trap '"$root/scripts/stack.sh" down "$dir" || true; "$root/scripts/stack.sh" down "$legacy" || true' EXIT
+(
+  JITGATE_SANDBOX_UP_FLAGS=--legacy-streaming "$root/scripts/stack.sh" up "$legacy"
+  # shellcheck disable=SC1091
+  source "$legacy/jitgate/env"
+  cargo test -p jitgate-e2e --test gateway -- --ignored fallback::
+  "$JITGATE_BIN" audit verify --data-dir "$JITGATE_DATA_DIR"
+)
+"$root/scripts/stack.sh" down "$legacy"
 
 echo "--- sandbox resource use after the suites (VmRSS now / VmHWM peak) ---"
 python3 - "$dir/state.json" <<'PY'

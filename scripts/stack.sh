@@ -37,7 +37,9 @@ up)
   stop_gateway
   "$root/scripts/dex.sh" down "$dir" >/dev/null 2>&1 || true
   "$bin" down --dir "$dir" >/dev/null 2>&1 || true
-  "$bin" up --dir "$dir"
+  "$bin" up --dir "$dir" ${JITGATE_SANDBOX_UP_FLAGS:-}
+  # Namespaces payments, checkout, ml-training with workloads, as the demo and the 2 AM story need.
+  "$bin" seed --dir "$dir" >/dev/null
   "$root/scripts/dex.sh" up "$dir"
   "$bin" kubeconfig --dir "$dir" --user jitgate-gateway --out "$dir/gateway.kubeconfig"
   rm -rf "$dir/jitgate" && mkdir -p "$dir/jitgate"

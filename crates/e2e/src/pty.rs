@@ -175,6 +175,15 @@ impl PtySession {
         self.output.text()
     }
 
+    /// The exit code if the process has exited, without waiting.
+    pub fn try_exit_code(&mut self) -> Result<Option<u32>> {
+        let polled = self
+            .child
+            .try_wait()
+            .map_err(|e| HarnessError::io(format!("polling `{}`", self.command), e))?;
+        Ok(polled.map(|status| status.exit_code()))
+    }
+
     /// Waits for the process to exit and returns its exit code; kills it after `timeout`.
     pub fn wait(&mut self, timeout: Duration) -> Result<u32> {
         let deadline = Instant::now() + timeout;

@@ -30,14 +30,16 @@
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use jitgate_e2e::PtySize;
 use jitgate_e2e::audit_log::is_denial;
 use jitgate_e2e::dex::Dex;
 use jitgate_e2e::forge::{CertSpec, CraftedCert, CraftingCa, Jwt, pem, rsa_jwk_to_spki_der};
+use jitgate_e2e::forward::forwarded_ipv4;
 use jitgate_e2e::gateway_suite::{GatewayCase, poll};
 use jitgate_e2e::kubectl::Output;
 use jitgate_e2e::raw_http::{ClientCert, RawClient, RawRequest, RawResponse};
 use jitgate_e2e::stack::{CertUser, Grant, StackError};
-use jitgate_e2e::suite::remote_command_transports;
+use jitgate_e2e::suite::{port_forward_transports, remote_command_transports};
 use jitgate_e2e::{CaseResult, Kubectl, Pod};
 use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::{Value, json};
@@ -95,6 +97,8 @@ kubectl_cases!(
     oidc_token,
     revocation_cuts_streams,
     revocation_cuts_exec,
+    revocation_cuts_interactive_exec,
+    revocation_cuts_port_forward,
     expiry_cuts_watch,
 );
 
@@ -145,6 +149,10 @@ once_cases!(refused:
 once_cases!(oidc: dex_token_is_accepted);
 
 once_cases!(policy: policy_reload_keeps_the_last_good_policy_and_grants_standing_access);
+
+// Only against a stack whose sandbox refuses WebSocket streams (`scripts/e2e.sh` starts one with
+// `sandbox up --legacy-streaming`): the gateway falls back to SPDY upstream.
+once_cases!(fallback: spdy_upstream_when_the_apiserver_refuses_websocket);
 
 once_cases!(streams:
     revocation_cuts_every_spelling_of_follow_and_watch,
@@ -739,14 +747,16 @@ fn revocation_cuts_exec(env: &GatewayCase) -> CaseResult {
         }
         let out = exec.stop()?;
         let text = format!("{}{}", out.stdout_text(), out.stderr_text());
-        // Upgrades are passed through in this release: the gateway closes both connections but
-        // cannot yet put a Status on the stream's error channel, so kubectl does not say why
-        // (and over SPDY exits 0). Saying why on the stream comes with terminating streams in
-        // the gateway; until then the audit line carries the reason.
-        let _ = text;
         if end.is_none_or(|d| d >= CUT_BOUND) {
             problems.push(format!(
                 "{transport}: did not end within {CUT_BOUND:?}: {out}"
+            ));
+        }
+        // The gateway ends the session with a Status on the error stream: kubectl says why and
+        // exits non-zero.
+        if !text.contains("access revoked") || !text.contains(&reason) || out.success() {
+            problems.push(format!(
+                "{transport}: kubectl did not show the revocation and its reason ({reason}) and fail: {out}"
             ));
         }
     }
@@ -1795,6 +1805,245 @@ fn policy_reload_keeps_the_last_good_policy_and_grants_standing_access(
             e["user"] == name.as_str()
                 && e["decision"] == "allow"
                 && e["grant"] == "standing:read-only"
+        },
+    )?;
+    Ok(())
+}
+
+/// Revoking the grant ends an interactive `exec -it … sh` on every transport within the bound:
+/// the terminal shows why, and kubectl exits non-zero.
+fn revocation_cuts_interactive_exec(env: &GatewayCase) -> CaseResult {
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &sleeper("sleeper"))?;
+    let (user, k) = env.cert_user("ivan", a)?;
+    let grant = env
+        .stack
+        .create_grant(&user.name, &[a], "10m", "INC-e2e revoke exec -it")?;
+    wait_for_grant(&k)?;
+    let mut sessions = Vec::new();
+    for (transport, k) in remote_command_transports(&k) {
+        let mut pty = k.spawn_pty(["exec", "-it", "sleeper", "--", "sh"], PtySize::new(24, 80))?;
+        pty.send_line("echo ready-$((40+2))")?;
+        pty.expect("ready-42", 30 * SECOND)?;
+        sessions.push((transport, pty, None::<(Duration, u32)>));
+    }
+    let reason = env.unique("INC-tty-revoked");
+    grant.revoke(&reason)?;
+    let t0 = Instant::now();
+    while sessions.iter().any(|s| s.2.is_none()) && t0.elapsed() < 15 * SECOND {
+        for (_, pty, end) in &mut sessions {
+            if end.is_none()
+                && let Some(code) = pty.try_exit_code()?
+            {
+                *end = Some((t0.elapsed(), code));
+            }
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let mut problems = Vec::new();
+    for (transport, mut pty, end) in sessions {
+        eprintln!(
+            "MEASURED revoke->exec -it end: {} (kubectl {}, {transport})",
+            end.map_or("never".to_owned(), |(d, _)| format!("{} ms", d.as_millis())),
+            env.version
+        );
+        let _ = pty.wait(5 * SECOND);
+        let text = pty.transcript();
+        match end {
+            Some((d, code)) if d < CUT_BOUND && code != 0 => {}
+            other => problems.push(format!(
+                "{transport}: want an exit within {CUT_BOUND:?} with a non-zero code, got {other:?}:\n{text}"
+            )),
+        }
+        if !text.contains("access revoked") || !text.contains(&reason) {
+            problems.push(format!(
+                "{transport}: the terminal does not show the revocation and its reason ({reason}):\n{text}"
+            ));
+        }
+    }
+    ensure!(problems.is_empty(), "{}", problems.join("\n\n"));
+    env.audit.wait_for(
+        "stream.end lines of the cut interactive sessions",
+        &user.name,
+        5 * SECOND,
+        |e| {
+            e["kind"] == "stream.end"
+                && e["user"] == user.name.as_str()
+                && e["command"][0] == "sh"
+                && e["reason"].as_str().is_some_and(|r| r.contains(&reason))
+        },
+    )?;
+    Ok(())
+}
+
+/// Revoking the grant ends `kubectl port-forward` with an open TCP connection through it on
+/// every transport within the bound; kubectl shows why and exits, and the open connection is
+/// closed.
+fn revocation_cuts_port_forward(env: &GatewayCase) -> CaseResult {
+    use std::io::{Read as _, Write as _};
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &Pod::new("web").ports([8080]))?;
+    let (user, k) = env.cert_user("judy", a)?;
+    let grant = env
+        .stack
+        .create_grant(&user.name, &[a], "10m", "INC-e2e revoke port-forward")?;
+    wait_for_grant(&k)?;
+    let mut sessions = Vec::new();
+    for (transport, k) in port_forward_transports(&k) {
+        let mut forward = k.spawn(["port-forward", "pod/web", ":8080"])?;
+        let addr = forward.wait_for_stdout(
+            "`Forwarding from 127.0.0.1:… -> 8080`",
+            30 * SECOND,
+            |out| forwarded_ipv4(&String::from_utf8_lossy(out), 8080),
+        )?;
+        // An open connection: one request answered, the connection kept alive.
+        let mut tcp = std::net::TcpStream::connect(addr)?;
+        tcp.set_read_timeout(Some(10 * SECOND))?;
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")?;
+        let mut first = [0u8; 12];
+        tcp.read_exact(&mut first)?;
+        ensure!(
+            first.starts_with(b"HTTP/1.1 200"),
+            "{transport}: the forwarded GET answered {:?}",
+            String::from_utf8_lossy(&first)
+        );
+        sessions.push((transport, forward, tcp, None::<Duration>));
+    }
+    let reason = env.unique("INC-pf-revoked");
+    grant.revoke(&reason)?;
+    let t0 = Instant::now();
+    while sessions.iter().any(|s| s.3.is_none()) && t0.elapsed() < 15 * SECOND {
+        for (_, forward, _, end) in &mut sessions {
+            if end.is_none() && forward.try_status()?.is_some() {
+                *end = Some(t0.elapsed());
+            }
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let mut problems = Vec::new();
+    for (transport, forward, mut tcp, end) in sessions {
+        eprintln!(
+            "MEASURED revoke->port-forward end: {} (kubectl {}, {transport})",
+            end.map_or("never".to_owned(), |d| format!("{} ms", d.as_millis())),
+            env.version
+        );
+        let out = forward.stop()?;
+        let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+        if end.is_none_or(|d| d >= CUT_BOUND) {
+            problems.push(format!(
+                "{transport}: did not end within {CUT_BOUND:?}: {out}"
+            ));
+        }
+        if !text.contains("access revoked") || !text.contains(&reason) {
+            problems.push(format!(
+                "{transport}: kubectl does not show the revocation and its reason ({reason}): {out}"
+            ));
+        }
+        // The forwarded connection is closed too (EOF or reset, not a hang).
+        let mut rest = Vec::new();
+        let _ = tcp.read_to_end(&mut rest);
+    }
+    ensure!(problems.is_empty(), "{}", problems.join("\n\n"));
+    env.audit.wait_for(
+        "stream.end lines of the cut port-forwards, with the reason and bytes",
+        &user.name,
+        5 * SECOND,
+        |e| {
+            e["kind"] == "stream.end"
+                && e["user"] == user.name.as_str()
+                && e["subresource"] == "portforward"
+                && e["bytes_out"].as_u64().is_some_and(|b| b > 0)
+                && e["reason"].as_str().is_some_and(|r| r.contains(&reason))
+        },
+    )?;
+    Ok(())
+}
+
+/// Against a cluster whose streams are SPDY only (the apiserver passes WebSocket upgrades through
+/// and the node agent refuses them with 400), kubectl's WebSocket exec and tunnelled
+/// port-forward still work through the gateway: it re-originates them upstream over SPDY.
+fn spdy_upstream_when_the_apiserver_refuses_websocket(env: &GatewayCase) -> CaseResult {
+    use std::io::{Read as _, Write as _};
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &sleeper("sleeper"))?;
+    ns.start_pod(a, &Pod::new("web").ports([8080]))?;
+    let (user, k) = env.cert_user("legacy", a)?;
+    let _grant = env
+        .stack
+        .create_grant(&user.name, &[a], "10m", "INC-e2e spdy fallback")?;
+    wait_for_grant(&k)?;
+    let k =
+        Kubectl::discover("1.33", env.stack.admin_kubeconfig())?.with_kubeconfig(&user.kubeconfig);
+    let k = k.in_namespace(a);
+
+    // kubectl itself sees WebSocket accepted (by the gateway) and never falls back.
+    let out = k
+        .with_env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "true")
+        .run([
+            "exec",
+            "sleeper",
+            "--",
+            "sh",
+            "-c",
+            "echo over-spdy; exit 3",
+        ])?;
+    ensure!(
+        out.stdout_text().contains("over-spdy") && out.code() == Some(3),
+        "exec through the fallback: want over-spdy and exit 3: {out}"
+    );
+    let with_stdin = k
+        .with_env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "true")
+        .run_with_stdin(["exec", "-i", "sleeper", "--", "cat"], b"stdin-ends-here\n")?;
+    ensure!(
+        with_stdin.success() && with_stdin.stdout_text().contains("stdin-ends-here"),
+        "exec -i through the fallback must see stdin's end: {with_stdin}"
+    );
+    env.audit.wait_for(
+        "the exec session's start line naming the SPDY fallback",
+        &user.name,
+        5 * SECOND,
+        |e| {
+            e["kind"] == "stream.start"
+                && e["subresource"] == "exec"
+                && e["reason"].as_str().is_some_and(|r| {
+                    r.contains("kubectl speaks v5.channel.k8s.io")
+                        && r.contains("SPDY after the apiserver refused WebSocket with 400")
+                })
+        },
+    )?;
+
+    let mut forward = k
+        .with_env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "true")
+        .spawn(["port-forward", "pod/web", ":8080"])?;
+    let addr = forward.wait_for_stdout(
+        "`Forwarding from 127.0.0.1:… -> 8080`",
+        30 * SECOND,
+        |out| forwarded_ipv4(&String::from_utf8_lossy(out), 8080),
+    )?;
+    let mut tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(10 * SECOND))?;
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")?;
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer)?;
+    ensure!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "port-forward through the fallback answered {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    forward.stop()?;
+    env.audit.wait_for(
+        "the port-forward session's start line naming the SPDY fallback",
+        &user.name,
+        10 * SECOND,
+        |e| {
+            e["kind"] == "stream.start"
+                && e["subresource"] == "portforward"
+                && e["reason"].as_str().is_some_and(|r| {
+                    r.contains("SPDY after the apiserver refused WebSocket with 400")
+                })
         },
     )?;
     Ok(())

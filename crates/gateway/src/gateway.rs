@@ -29,7 +29,7 @@ use crate::server::ConnInfo;
 use crate::status::{status_json, status_response};
 use crate::streams::{CutReason, StreamRegistry};
 use crate::upstream::Upstream;
-use jitgate_session::handshake::ClientTransport;
+use jitgate_session::handshake::{ClientTransport, PortForwardTransport};
 use jitgate_session::leg::Side;
 use jitgate_session::pump::EndedBy;
 
@@ -615,6 +615,39 @@ impl Gateway {
             }
             _ => None,
         };
+        let portforward_transport = match (&upgrade, info.subresource.as_str()) {
+            (Some(_), "portforward") => {
+                match jitgate_session::handshake::choose_portforward_transport(req.headers()) {
+                    Ok(PortForwardTransport::Channels(_)) => {
+                        let msg = "jitgate serves port-forward over SPDY and over SPDY in \
+                                   WebSocket (what kubectl speaks), not yet the plain WebSocket \
+                                   ?ports= form";
+                        return self
+                            .refuse(
+                                draft,
+                                StatusCode::BAD_REQUEST,
+                                msg,
+                                Outcome::BadRequest,
+                                started,
+                            )
+                            .await;
+                    }
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        return self
+                            .refuse(
+                                draft,
+                                StatusCode::BAD_REQUEST,
+                                &e.to_string(),
+                                Outcome::BadRequest,
+                                started,
+                            )
+                            .await;
+                    }
+                }
+            }
+            _ => None,
+        };
 
         // The decision is written before anything goes upstream. A read is forwarded while the
         // line is being synced (its response waits for both); anything that changes the
@@ -634,12 +667,19 @@ impl Gateway {
                     .refuse(draft, StatusCode::FORBIDDEN, msg, Outcome::Denied, started)
                     .await;
             };
-            if let Some(transport @ ClientTransport::WebSocket(_)) = exec_transport {
+            if let Some(transport) = exec_transport {
                 return self
                     .exec_session(req, conn, draft, deadline, transport, uri, headers, started)
                     .await;
             }
-            // Port-forward, and SPDY exec until its legs land, are still passed through.
+            if let Some(transport) = portforward_transport {
+                return self
+                    .portforward_session(
+                        req, conn, draft, deadline, transport, uri, headers, started,
+                    )
+                    .await;
+            }
+            // Port-forward (and other upgrades, e.g. pods/proxy WebSockets) pass through.
             let client_upgrade = hyper::upgrade::on(&mut req);
             let mut up = Request::new(empty());
             *up.method_mut() = method;
@@ -778,9 +818,10 @@ impl Gateway {
         Response::from_parts(parts, StreamBody::new(stream).boxed_unsync())
     }
 
-    /// An exec or attach session: the gateway's own WebSocket upgrade to the apiserver, then
-    /// `101` to kubectl in the transport it asked for, then the session core between the two
-    /// until the command ends, kubectl leaves, or the grant ends.
+    /// An exec or attach session: the gateway's own upgrade to the apiserver (WebSocket v5,
+    /// or SPDY when the apiserver refuses WebSocket), then `101` to kubectl in the transport it
+    /// asked for, then the session core between the two until the command ends, kubectl
+    /// leaves, or the grant ends.
     #[allow(clippy::too_many_arguments)]
     async fn exec_session(
         self: &Arc<Self>,
@@ -793,33 +834,67 @@ impl Gateway {
         headers: http::HeaderMap,
         started: Instant,
     ) -> Response<BoxBody> {
-        let (up, key) = crate::session::upstream_websocket_request(uri, headers);
-        let mut resp = match self.upstream.client(conn.shard).request(up).await {
+        let streams = crate::session::stream_set(req.uri().query());
+        let client = self.upstream.client(conn.shard);
+        let (up, key) = crate::session::upstream_websocket_request(uri.clone(), headers.clone());
+        let mut resp = match client.request(up).await {
             Ok(r) => r,
             Err(e) => return self.upstream_failed(&draft, &e, started),
+        };
+        let mut fallback_note = String::new();
+        let upstream_protocol = if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            match crate::session::accepted_upstream_protocol(resp.headers(), &key) {
+                Ok(p) => UpstreamExec::WebSocket(p),
+                Err(why) => {
+                    let msg = format!("jitgate could not open the stream upstream: {why}");
+                    let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
+                    return status_response(StatusCode::BAD_GATEWAY, &msg);
+                }
+            }
+        } else if crate::session::may_fall_back_to_spdy(resp.status()) {
+            // An apiserver (or a kubelet behind it) that does not take WebSocket: SPDY, as
+            // client-go falls back too.
+            fallback_note = format!(
+                " (SPDY after the apiserver refused WebSocket with {})",
+                resp.status()
+            );
+            // Read the refusal to its end, so the connection it came on is either reused
+            // cleanly or seen to be closed, before the SPDY request is sent.
+            drain_refusal(resp).await;
+            let up = crate::session::upstream_spdy_request(uri, headers);
+            resp = match client.request(up).await {
+                Ok(r) => r,
+                Err(e) => return self.upstream_failed(&draft, &e, started),
+            };
+            if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+                if !self.responded(&draft, resp.status(), started) {
+                    return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+                }
+                return self.pass_response(resp);
+            }
+            if let Err(why) = crate::session::accepted_upstream_spdy(resp.headers()) {
+                let msg = format!("jitgate could not open the stream upstream: {why}");
+                let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
+                return status_response(StatusCode::BAD_GATEWAY, &msg);
+            }
+            UpstreamExec::Spdy
+        } else {
+            // The apiserver's refusal (no such pod, RBAC, …) reaches kubectl as it is.
+            if !self.responded(&draft, resp.status(), started) {
+                return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+            }
+            return self.pass_response(resp);
         };
         if !self.responded(&draft, resp.status(), started) {
             return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
         }
-        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-            // The apiserver's refusal (no such pod, RBAC, …) reaches kubectl as it is.
-            return self.pass_response(resp);
-        }
-        let upstream_protocol =
-            match crate::session::accepted_upstream_protocol(resp.headers(), &key) {
-                Ok(p) => p,
-                Err(why) => {
-                    let msg = format!("jitgate could not open the stream upstream: {why}");
-                    return status_response(StatusCode::BAD_GATEWAY, &msg);
-                }
-            };
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
         let client_upgrade = hyper::upgrade::on(&mut req);
         let head = crate::session::client_switching_response(transport, req.headers());
         let gateway = Arc::clone(self);
         tokio::spawn(async move {
             let (client, upstream) = match tokio::join!(client_upgrade, upstream_upgrade) {
-                (Ok(c), Ok(u)) => (c, u),
+                (Ok(c), Ok(u)) => (TokioIo::new(c), TokioIo::new(u)),
                 (c, u) => {
                     tracing::debug!(
                         "upgrade failed: client {:?}, upstream {:?}",
@@ -829,21 +904,59 @@ impl Gateway {
                     return;
                 }
             };
-            let ClientTransport::WebSocket(client_protocol) = transport else {
-                return;
+            let upstream_leg = match upstream_protocol {
+                UpstreamExec::WebSocket(p) => {
+                    Ok(jitgate_session::websocket::leg(upstream, Side::Upstream, p).await)
+                }
+                UpstreamExec::Spdy => {
+                    jitgate_session::spdy::client_leg(
+                        upstream,
+                        jitgate_wire::remotecommand::Protocol::V4,
+                        streams,
+                    )
+                    .await
+                }
             };
-            let client_leg = jitgate_session::websocket::leg(
-                TokioIo::new(client),
-                Side::Client,
-                client_protocol,
-            )
-            .await;
-            let upstream_leg = jitgate_session::websocket::leg(
-                TokioIo::new(upstream),
-                Side::Upstream,
-                upstream_protocol,
-            )
-            .await;
+            let client_leg = match transport {
+                ClientTransport::WebSocket(p) => {
+                    Ok(jitgate_session::websocket::leg(client, Side::Client, p).await)
+                }
+                ClientTransport::Spdy(p) => {
+                    jitgate_session::spdy::server_leg(client, p, streams).await
+                }
+            };
+            let upstream_name = match upstream_protocol {
+                UpstreamExec::WebSocket(p) => p.name(),
+                UpstreamExec::Spdy => "SPDY/3.1 v4.channel.k8s.io",
+            };
+            let client_name = match transport {
+                ClientTransport::WebSocket(p) => p.name().to_owned(),
+                ClientTransport::Spdy(p) => format!("SPDY/3.1 {}", p.name()),
+            };
+            let (client_leg, upstream_leg) = match (client_leg, upstream_leg) {
+                (Ok(c), Ok(u)) => (c, u),
+                (c, u) => {
+                    let why = [c.err(), u.err()]
+                        .into_iter()
+                        .flatten()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    gateway
+                        .write_audit(
+                            &draft,
+                            EventKind::StreamEnd,
+                            AuditDecision::Allow,
+                            Some(&format!("the session could not start: {why}")),
+                            502,
+                            0,
+                            0,
+                            Instant::now(),
+                        )
+                        .await;
+                    return;
+                }
+            };
             let grant = draft.grant.clone().unwrap_or_default();
             let guard = gateway.streams.register(&grant);
             let mut cut = guard.cut.clone();
@@ -854,9 +967,7 @@ impl Gateway {
                     EventKind::StreamStart,
                     AuditDecision::Allow,
                     Some(&format!(
-                        "kubectl speaks {}, the apiserver {}",
-                        client_protocol.name(),
-                        upstream_protocol.name()
+                        "kubectl speaks {client_name}, the apiserver {upstream_name}{fallback_note}"
                     )),
                     101,
                     0,
@@ -892,6 +1003,183 @@ impl Gateway {
             if let Some(error) = &summary.error {
                 why.push_str(&format!("; {error}"));
             }
+            gateway
+                .write_audit(
+                    &draft,
+                    EventKind::StreamEnd,
+                    AuditDecision::Allow,
+                    Some(&why),
+                    200,
+                    summary.bytes_from_client,
+                    summary.bytes_to_client,
+                    started,
+                )
+                .await;
+        });
+        head
+    }
+
+    /// A port-forward session: the gateway's own SPDY connection to the apiserver (tunnelled
+    /// in WebSocket, or plain SPDY when the apiserver refuses WebSocket), `101` to kubectl,
+    /// then one upstream stream pair per forwarded connection until kubectl stops, the pod
+    /// side goes away, or the grant ends.
+    #[allow(clippy::too_many_arguments)]
+    async fn portforward_session(
+        self: &Arc<Self>,
+        mut req: Request<Incoming>,
+        conn: Arc<ConnInfo>,
+        draft: Draft,
+        deadline: Deadline,
+        transport: PortForwardTransport,
+        uri: http::Uri,
+        headers: http::HeaderMap,
+        started: Instant,
+    ) -> Response<BoxBody> {
+        let client = self.upstream.client(conn.shard);
+        let (up, key) = crate::session::upstream_tunnel_request(uri.clone(), headers.clone());
+        let mut resp = match client.request(up).await {
+            Ok(r) => r,
+            Err(e) => return self.upstream_failed(&draft, &e, started),
+        };
+        let mut fallback_note = String::new();
+        let tunnelled = if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Err(why) = crate::session::accepted_upstream_tunnel(resp.headers(), &key) {
+                let msg = format!("jitgate could not open the port-forward upstream: {why}");
+                let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
+                return status_response(StatusCode::BAD_GATEWAY, &msg);
+            }
+            true
+        } else if crate::session::may_fall_back_to_spdy(resp.status()) {
+            fallback_note = format!(
+                " (SPDY after the apiserver refused WebSocket with {})",
+                resp.status()
+            );
+            // Read the refusal to its end, so the connection it came on is either reused
+            // cleanly or seen to be closed, before the SPDY request is sent.
+            drain_refusal(resp).await;
+            let up = crate::session::upstream_portforward_spdy_request(uri, headers);
+            resp = match client.request(up).await {
+                Ok(r) => r,
+                Err(e) => return self.upstream_failed(&draft, &e, started),
+            };
+            if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+                if !self.responded(&draft, resp.status(), started) {
+                    return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+                }
+                return self.pass_response(resp);
+            }
+            false
+        } else {
+            if !self.responded(&draft, resp.status(), started) {
+                return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+            }
+            return self.pass_response(resp);
+        };
+        if !self.responded(&draft, resp.status(), started) {
+            return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+        }
+        let upstream_upgrade = hyper::upgrade::on(&mut resp);
+        let client_upgrade = hyper::upgrade::on(&mut req);
+        let head = crate::session::portforward_switching_response(transport, req.headers());
+        let gateway = Arc::clone(self);
+        tokio::spawn(async move {
+            let (client, upstream) = match tokio::join!(client_upgrade, upstream_upgrade) {
+                (Ok(c), Ok(u)) => (TokioIo::new(c), TokioIo::new(u)),
+                (c, u) => {
+                    tracing::debug!(
+                        "upgrade failed: client {:?}, upstream {:?}",
+                        c.err(),
+                        u.err()
+                    );
+                    return;
+                }
+            };
+            let upstream_conn = if tunnelled {
+                let tunnel = jitgate_spdy::WebSocketTunnel::from_upgraded(
+                    upstream,
+                    jitgate_spdy::Role::Client,
+                )
+                .await;
+                jitgate_spdy::Connection::client(tunnel)
+            } else {
+                jitgate_spdy::Connection::client(upstream)
+            };
+            let client_conn = match transport {
+                PortForwardTransport::Tunnel => {
+                    let tunnel = jitgate_spdy::WebSocketTunnel::from_upgraded(
+                        client,
+                        jitgate_spdy::Role::Server,
+                    )
+                    .await;
+                    jitgate_spdy::Connection::server(tunnel)
+                }
+                _ => jitgate_spdy::Connection::server(client),
+            };
+            let (client_conn, upstream_conn) = match (client_conn, upstream_conn) {
+                (Ok(c), Ok(u)) => (c, u),
+                (c, u) => {
+                    tracing::warn!(
+                        "port-forward session could not start: client {:?}, upstream {:?}",
+                        c.err(),
+                        u.err()
+                    );
+                    return;
+                }
+            };
+            let client_name = match transport {
+                PortForwardTransport::Tunnel => "SPDY/3.1+portforward.k8s.io (WebSocket)",
+                _ => "SPDY/3.1 portforward.k8s.io",
+            };
+            let upstream_name = if tunnelled {
+                "SPDY/3.1+portforward.k8s.io (WebSocket)"
+            } else {
+                "SPDY/3.1 portforward.k8s.io"
+            };
+            let grant = draft.grant.clone().unwrap_or_default();
+            let guard = gateway.streams.register(&grant);
+            let mut cut = guard.cut.clone();
+            let started = Instant::now();
+            gateway
+                .write_audit(
+                    &draft,
+                    EventKind::StreamStart,
+                    AuditDecision::Allow,
+                    Some(&format!(
+                        "kubectl speaks {client_name}, the apiserver {upstream_name}{fallback_note}"
+                    )),
+                    101,
+                    0,
+                    0,
+                    started,
+                )
+                .await;
+            let summary = jitgate_session::portforward::run(
+                client_conn,
+                upstream_conn,
+                Arc::new(jitgate_session::portforward::AnyPort),
+                until_cut(&mut cut, &deadline),
+            )
+            .await;
+            drop(guard);
+            if summary.cut.is_some() {
+                gateway.metrics.streams_cut(1);
+            }
+            let ports = summary
+                .ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let why = match &summary.cut {
+                Some(r) => format!(
+                    "{}: {}; {} connection(s) to port(s) {ports}",
+                    r.kind, r.message, summary.connections
+                ),
+                None => format!(
+                    "the port-forward ended; {} connection(s) to port(s) {ports}, {} refused",
+                    summary.connections, summary.refused
+                ),
+            };
             gateway
                 .write_audit(
                     &draft,
@@ -1197,6 +1485,21 @@ fn audit_event(
     e.source_ip = d.source_ip;
     e.user_agent = d.user_agent.clone();
     e
+}
+
+/// Reads (and drops) at most 64 KiB of a refused upgrade's body within a second.
+async fn drain_refusal(resp: Response<Incoming>) {
+    let body = http_body_util::Limited::new(resp.into_body(), 64 * 1024).collect();
+    let _ = tokio::time::timeout(Duration::from_secs(1), body).await;
+}
+
+/// What the gateway speaks to the apiserver for an exec or attach session.
+#[derive(Debug, Clone, Copy)]
+enum UpstreamExec {
+    /// WebSocket with this channel protocol.
+    WebSocket(jitgate_wire::channel::ChannelProtocol),
+    /// SPDY/3.1, `v4.channel.k8s.io`.
+    Spdy,
 }
 
 /// Grant ids of standing access (policy `standing:`) start with this; they live as long as the

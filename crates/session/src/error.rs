@@ -16,6 +16,17 @@ pub enum SessionError {
         /// What arrived.
         what: &'static str,
     },
+    /// The SPDY connection failed.
+    #[error("SPDY connection failed: {0}")]
+    Spdy(#[source] jitgate_spdy::Error),
+    /// The peer did not open the streams the request asked for in time.
+    #[error("the client did not open its {missing} stream(s) within {secs} s")]
+    StreamsMissing {
+        /// Which.
+        missing: String,
+        /// The time allowed.
+        secs: u64,
+    },
     /// A frame cannot be expressed in the leg's protocol.
     #[error("{what} cannot be sent over {protocol}")]
     NotExpressible {

@@ -92,6 +92,62 @@ pub fn choose_exec_transport(headers: &HeaderMap) -> Result<ClientTransport, Upg
     Err(UpgradeRefusal::UnknownUpgrade(upgrade.to_owned()))
 }
 
+/// How a client asked to upgrade a port-forward request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortForwardTransport {
+    /// SPDY/3.1 with `portforward.k8s.io` (kubectl ≤ 1.30, or `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`).
+    Spdy,
+    /// SPDY tunnelled in WebSocket binary messages (`SPDY/3.1+portforward.k8s.io`, kubectl ≥ 1.31).
+    Tunnel,
+    /// The plain WebSocket channel form (`?ports=`, `v4.channel.k8s.io`), used by browsers.
+    Channels(ChannelProtocol),
+}
+
+/// Picks the transport for a port-forward upgrade.
+pub fn choose_portforward_transport(
+    headers: &HeaderMap,
+) -> Result<PortForwardTransport, UpgradeRefusal> {
+    use jitgate_wire::portforward::{PROTOCOL, SPDY_TUNNEL_PROTOCOL};
+    let upgrade = headers
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let values = |name: &str| -> Vec<&str> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    };
+    if upgrade.eq_ignore_ascii_case("websocket") {
+        websocket_key(headers)?;
+        let offered = values(WEBSOCKET_PROTOCOL_HEADER);
+        let mut supported = vec![SPDY_TUNNEL_PROTOCOL];
+        supported.extend(EXEC_PROTOCOLS.iter().map(|p| p.name()));
+        return match negotiate(offered.iter().copied(), &supported) {
+            Some(SPDY_TUNNEL_PROTOCOL) => Ok(PortForwardTransport::Tunnel),
+            Some(name) => ChannelProtocol::from_name(name)
+                .map(PortForwardTransport::Channels)
+                .ok_or(UpgradeRefusal::UnknownUpgrade(name.to_owned())),
+            None => Err(UpgradeRefusal::NoCommonProtocol {
+                offered: offered.join(", "),
+                supported: supported.join(", "),
+            }),
+        };
+    }
+    if upgrade.eq_ignore_ascii_case(jitgate_wire::upgrade::SPDY_UPGRADE) {
+        let offered = values(STREAM_PROTOCOL_VERSION_HEADER);
+        return match negotiate(offered.iter().copied(), &[PROTOCOL]) {
+            Some(_) => Ok(PortForwardTransport::Spdy),
+            None => Err(UpgradeRefusal::NoCommonProtocol {
+                offered: offered.join(", "),
+                supported: PROTOCOL.to_owned(),
+            }),
+        };
+    }
+    Err(UpgradeRefusal::UnknownUpgrade(upgrade.to_owned()))
+}
+
 /// The client's `Sec-WebSocket-Key`, checked to be what RFC 6455 §4.1 requires (16 bytes in
 /// base64) together with `Sec-WebSocket-Version: 13`.
 pub fn websocket_key(headers: &HeaderMap) -> Result<&str, UpgradeRefusal> {
@@ -173,6 +229,38 @@ mod tests {
         assert_eq!(
             choose_exec_transport(&spdy),
             Ok(ClientTransport::Spdy(Protocol::V4))
+        );
+    }
+
+    #[test]
+    fn port_forward_transports_are_recognised() {
+        let tunnel = headers(&[
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-protocol", "SPDY/3.1+portforward.k8s.io"),
+        ]);
+        assert_eq!(
+            choose_portforward_transport(&tunnel),
+            Ok(PortForwardTransport::Tunnel)
+        );
+        let spdy = headers(&[
+            ("upgrade", "SPDY/3.1"),
+            ("x-stream-protocol-version", "portforward.k8s.io"),
+        ]);
+        assert_eq!(
+            choose_portforward_transport(&spdy),
+            Ok(PortForwardTransport::Spdy)
+        );
+        let plain = headers(&[
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-protocol", "v4.channel.k8s.io"),
+        ]);
+        assert_eq!(
+            choose_portforward_transport(&plain),
+            Ok(PortForwardTransport::Channels(ChannelProtocol::V4Channel))
         );
     }
 

@@ -15,15 +15,19 @@
 //! | [`frame`] | [`ExecFrame`], the transport-independent unit of an exec/attach session |
 //! | [`leg`] | [`Leg`]: a transport's two directions as channels of frames, and how it ends |
 //! | [`websocket`] | legs over the WebSocket channel protocol (RFC 6455 + `k8s.io/streaming` wsstream), either role |
+//! | [`spdy`] | legs over SPDY/3.1 remotecommand streams (`k8s.io/cri-streaming` remotecommand, client-go `tools/remotecommand`), either role |
 //! | [`handshake`] | the HTTP/1.1 upgrade: choosing the subprotocol, `Sec-WebSocket-Accept` (RFC 6455 §4.2.2) |
 //! | [`pump`] | the session core: copy, observe, count, cut |
+//! | [`portforward`] | port-forward sessions: one upstream stream pair per forwarded connection, ports checked, cut with a message |
 
 #![forbid(unsafe_code)]
 
 pub mod frame;
 pub mod handshake;
 pub mod leg;
+pub mod portforward;
 pub mod pump;
+pub mod spdy;
 pub mod websocket;
 
 mod error;

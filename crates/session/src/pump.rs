@@ -129,10 +129,17 @@ where
     // The container's side first, so it stops; then the client's, after it got everything.
     let (up_end, client_end) =
         tokio::join!(upstream.finish(CLOSE_GRACE), client.finish(CLOSE_GRACE));
+    // Once the command's exit status reached kubectl, kubectl hanging up abruptly is how
+    // sessions end, not a failure.
+    let client_error = if ended_by == EndedBy::Upstream && exit.is_some() {
+        None
+    } else {
+        client_end.error
+    };
     let error = up_end
         .error
         .map(|e| format!("upstream: {e}"))
-        .or_else(|| client_end.error.map(|e| format!("client: {e}")));
+        .or_else(|| client_error.map(|e| format!("client: {e}")));
     SessionSummary {
         bytes_from_client: from_client,
         bytes_to_client: to_client,
