@@ -1,84 +1,149 @@
 #!/usr/bin/env bash
-# The 2 AM story as far as jitgate has come: a real control plane seeded like a production cluster,
-# the jitgate gateway in front of it, and an on-call engineer who gets just-in-time access to one
-# namespace — and loses it the moment it is revoked.
+# The 2 AM story on a real control plane: Dex logins, kubectl jit requests and approvals, plain
+# kubectl through the jitgate gateway (SQLite store), a running exec cut at expiry, and the audit
+# trail. Narrated on the terminal; everything stays up afterwards.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:?usage: $0 SANDBOX_DIR}
 "$root/scripts/stack.sh" up "$dir" >/dev/null
 # shellcheck disable=SC1091
 source "$dir/jitgate/env"
-"$("$root/scripts/sandbox-bin.sh")" seed --dir "$dir" >/dev/null
 
 admin="$dir/admin.kubeconfig"
 kdir=$(dirname "$(readlink -f "$(command -v kubectl)")")
+export PATH="$(dirname "$JITGATE_JIT_BIN"):$PATH"   # kubectl finds the kubectl-jit plugin here
 bold=$'\e[1m'; dim=$'\e[2m'; off=$'\e[0m'
 say() { printf '\n%s▸ %s%s\n' "$bold" "$*" "$off"; }
-run() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; "$@"; }
-try() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; "$@" || true; }
+show() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; }
+run() { show "$*"; "$@"; }
+try() { show "$*"; "$@" || true; }
+dex_ca=$JITGATE_DEX_DIR/ca.crt
 
-say "A real kube-apiserver $(kubectl --kubeconfig "$admin" version -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'), etcd, a controller-manager and a node agent on loopback; jitgate in front at $JITGATE_GATEWAY_URL"
-run kubectl --kubeconfig "$admin" get nodes
+# One person: their own kubectl jit cache and kubeconfig (as on their own laptop).
+person() { mkdir -p "$dir/people/$1"; }
+as() { # NAME CMD...: run CMD with NAME's credential cache and kubeconfig
+  local home="$dir/people/$1"; shift
+  JITGATE_CACHE_DIR="$home/cache" KUBECONFIG="$home/kubeconfig" "$@"
+}
+jit() { # NAME ARGS...
+  local who=$1; shift
+  as "$who" kubectl-jit --server "$JITGATE_GATEWAY_URL" --ca-file "$JITGATE_CA_DIR/ca.crt" "$@"
+}
+login_device() { # NAME EMAIL PASSWORD: the device-code flow; the "phone" is scripts/dex-login.py
+  local who=$1 email=$2 password=$3 log="$dir/people/$1/login.log"
+  show "kubectl jit login --device-code    ${dim}(as $email)"
+  jit "$who" login --device-code >"$log.out" 2>"$log" &
+  local pid=$!
+  for _ in $(seq 100); do grep -q '(or open' "$log" 2>/dev/null && break; sleep 0.1; done
+  sed -n '1p' "$log" | sed 's/^/  /'
+  local url
+  url=$(sed -n 's/^(or open \(.*\))$/\1/p' "$log")
+  printf '%s  (%s opens the link on her phone and logs in to Dex)%s\n' "$dim" "$email" "$off"
+  python3 "$root/scripts/dex-login.py" "$url" "$email" "$password" "$dex_ca"
+  wait "$pid"
+  sed 's/^/  /' "$log.out"
+}
+login_browser() { # NAME EMAIL PASSWORD: code + PKCE on a loopback redirect; the "browser" is scripted
+  local who=$1 email=$2 password=$3 log="$dir/people/$1/login.log"
+  show "kubectl jit login    ${dim}(as $email; the browser opens Dex's login page)"
+  jit "$who" login --no-browser >"$log.out" 2>"$log" &
+  local pid=$!
+  for _ in $(seq 100); do grep -q 'code_challenge=' "$log" 2>/dev/null && break; sleep 0.1; done
+  python3 "$root/scripts/dex-login.py" "$(grep -o 'https://[^ ]*code_challenge=[^ ]*' "$log" | head -1)" "$email" "$password" "$dex_ca"
+  wait "$pid"
+  sed 's/^/  /' "$log.out"
+}
 
-say "The platform team renders least-privilege RBAC from the profiles: Roles bound to the group jitgate:oncall-debug, never to a person"
-"$JITGATE_BIN" rbac render -n payments -n checkout -n ml-training --gateway-user jitgate-gateway |
-  kubectl --kubeconfig "$admin" apply -f - | sed 's/^/  /' | head -4
+say "A real kube-apiserver $(kubectl --kubeconfig "$admin" version -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'), etcd, a controller-manager and a node agent on loopback; Dex as the identity provider; jitgate in front at $JITGATE_GATEWAY_URL"
+run kubectl --kubeconfig "$admin" -n payments get deploy
+
+say "The platform team reviews one policy file in Git: lint it, test it, render least-privilege RBAC from it (Roles bound to jitgate:<profile> groups, never to a person)"
+run "$JITGATE_BIN" policy lint "$JITGATE_POLICY"
+run "$JITGATE_BIN" policy test "$JITGATE_POLICY" "$root/examples/policy-tests.yaml" | tail -3
+"$JITGATE_BIN" rbac render --policy "$JITGATE_POLICY" --gateway-user jitgate-gateway |
+  kubectl --kubeconfig "$admin" apply -f - | sed 's/^/  /' | head -5
 echo "  …"
 
-say "02:04 — payments pages alice. She has a short-lived certificate from the jitgate CA (1h), no standing access"
-"$JITGATE_BIN" cert issue --user alice --group oncall-payments --ttl 1h --out "$dir/alice" --server "$JITGATE_GATEWAY_URL" --namespace payments
-alice=(--kubeconfig "$dir/alice/kubeconfig")
-try "$kdir/kubectl.1.33" "${alice[@]}" -n payments get pods
+for p in alice bob carol dave; do person "$p"; done
 
-say "She gets a 30-minute grant for the oncall-debug profile in payments (the broker and on-call auto-approval come next)"
-run "$JITGATE_BIN" grant create --user alice --profile oncall-debug -n payments --for 30m --reason "INC-4211 payments 5xx"
-sleep 0.5
+say "02:04 — payments pages alice, who is on call. She logs in (OIDC device code) and gets an 8-hour certificate; the key never leaves her laptop"
+login_device alice alice@example.com alice-password
+jit alice kubeconfig -n payments >/dev/null
+try as alice "$kdir/kubectl.1.33" get pods
 
-say "Plain kubectl — the old 1.27 (SPDY) and the new 1.33 (WebSocket) — now works in payments"
-run "$kdir/kubectl.1.33" "${alice[@]}" -n payments get deploy,pods
-worker=$(kubectl "${alice[@]}" -n payments get pods -l app=payments-worker -o jsonpath='{.items[0].metadata.name}')
-api=$(kubectl "${alice[@]}" -n payments get pods -l app=payments-api -o jsonpath='{.items[0].metadata.name}')
-run "$kdir/kubectl.1.33" "${alice[@]}" -n payments logs "$worker" --tail=3
-run "$kdir/kubectl.1.27" "${alice[@]}" -n payments exec "$worker" -- sh -c 'echo "hello from $POD_NAME"'
-run "$kdir/kubectl.1.33" "${alice[@]}" -n payments exec "$worker" -- sh -c 'echo "hello from $POD_NAME"'
-"$kdir/kubectl.1.33" "${alice[@]}" -n payments port-forward "$api" 0:8080 >"$dir/demo-pf.log" 2>&1 &
+say "She asks for the oncall-debug profile in payments. She is on call (schedule payments-primary), so it is approved at once"
+start=$(date +%s%N)
+run jit alice request oncall-debug -n payments --for 30m --reason "INC-4211 payments 5xx" --wait
+until as alice "$kdir/kubectl.1.33" get pods >/dev/null 2>&1; do sleep 0.05; done
+printf '%s  (from request to a usable grant: %d ms)%s\n' "$dim" $(( ($(date +%s%N) - start) / 1000000 )) "$off"
+
+say "Plain kubectl — 1.33 (WebSocket) and 1.27 (SPDY) — works now; the gateway terminates every stream, records who did what, and can cut it"
+worker=$(as alice kubectl get pods -l app=payments-worker -o jsonpath='{.items[0].metadata.name}')
+api=$(as alice kubectl get pods -l app=payments-api -o jsonpath='{.items[0].metadata.name}')
+run as alice "$kdir/kubectl.1.33" logs "$worker" --tail=3
+run as alice "$kdir/kubectl.1.33" exec "$worker" -- sh -c 'echo "hello from $POD_NAME"'
+run as alice "$kdir/kubectl.1.27" exec "$worker" -- sh -c 'echo "hello again, over SPDY"'
+JITGATE_CACHE_DIR="$dir/people/alice/cache" KUBECONFIG="$dir/people/alice/kubeconfig" \
+  "$kdir/kubectl.1.33" port-forward "$api" 0:8080 >"$dir/demo-pf.log" 2>&1 &
 pf=$!
 for _ in $(seq 50); do grep -q 'Forwarding from 127.0.0.1' "$dir/demo-pf.log" && break; sleep 0.1; done
 port=$(sed -n 's/^Forwarding from 127.0.0.1:\([0-9]*\) .*/\1/p' "$dir/demo-pf.log" | head -1)
 run curl -s "http://127.0.0.1:$port/"
+echo
 kill "$pf" 2>/dev/null || true
-
-say "Kubernetes sees alice herself (impersonated), with the grant and session in its audit log"
-run "$kdir/kubectl.1.33" "${alice[@]}" auth whoami
+run as alice "$kdir/kubectl.1.33" auth whoami
 
 say "Outside her grant, and anything pretending to be someone else, is refused — with a reason"
-try "$kdir/kubectl.1.33" "${alice[@]}" -n checkout get pods
-try "$kdir/kubectl.1.33" "${alice[@]}" -n payments get secrets
-try "$kdir/kubectl.1.33" "${alice[@]}" -n payments get pods --as=system:admin
+try as alice "$kdir/kubectl.1.33" -n checkout get pods
+try as alice "$kdir/kubectl.1.33" get secrets
+try as alice "$kdir/kubectl.1.33" get pods --as=system:admin
 
-say "02:31 — the incident is closed; security revokes the grant while alice still has a log stream open"
-"$kdir/kubectl.1.33" "${alice[@]}" -n payments logs -f "$worker" --tail=1 >"$dir/demo-follow.log" 2>&1 &
-follow=$!
-sleep 1.5
-run "$JITGATE_BIN" grant revoke "$("$JITGATE_BIN" grant list -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" --reason "INC-4211 resolved" --by security
-wait "$follow" 2>/dev/null || true
-printf '%s(alice'"'"'s logs -f ended:)%s\n' "$dim" "$off"; tail -2 "$dir/demo-follow.log"
-try "$kdir/kubectl.1.33" "${alice[@]}" -n payments get pods
-
-say "Every decision is in a hash-chained audit log"
-tail -4 "$JITGATE_DATA_DIR/audit.jsonl" | python3 -c '
+say "02:20 — bob, not on call, also wants to look. He logs in (browser, code + PKCE) and asks; his request waits for an approver"
+login_browser bob bob@example.com bob-password
+jit bob kubeconfig -n payments >/dev/null
+req=$(jit bob request oncall-debug -n payments --for 1m --reason "INC-4212 slow checkout" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+run jit bob ls
+say "bob cannot approve his own request"
+try jit bob approve "$req"
+printf '%s  (the approvers were notified; the local webhook receiver checked the signature of each:)%s\n' "$dim" "$off"
+python3 - "$JITGATE_NOTIFICATIONS" <<'PY'
 import json, sys
-for line in sys.stdin:
+for line in open(sys.argv[1]):
+    n = json.loads(line)
+    b = n["body"] if isinstance(n["body"], dict) else {}
+    sig = "signature verified" if n["verified"] else ("" if n["verified"] is None else "BAD SIGNATURE")
+    print("    POST {:<7} {:<18} {}  {}".format(n["path"], b.get("event", "-"), b.get("summary", "")[:80], sig))
+PY
+
+say "carol leads payments: she logs in, sees the request, and approves it"
+login_device carol carol@example.com carol-password
+run jit carol ls
+run jit carol approve "$req" --comment "go ahead, watch the error rate"
+until as bob "$kdir/kubectl.1.33" get pods >/dev/null 2>&1; do sleep 0.1; done
+
+say "bob's grant lasts one minute. He starts a long exec; when the grant expires the gateway cuts it and says why"
+show "kubectl exec $worker -- sh -c 'echo started; sleep 600'"
+as bob "$kdir/kubectl.1.33" exec "$worker" -- sh -c 'echo started; sleep 600' 2>&1 | sed 's/^/  /' || true
+try as bob "$kdir/kubectl.1.33" get pods
+
+say "Every decision and transition is in the hash-chained audit log"
+python3 - "$JITGATE_DATA_DIR/audit.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
     e = json.loads(line)
-    print("  {} {:<11} {:<6} {:<6} {:<8} {:<10} {}".format(e["time"], e["kind"], e.get("user","-"), e.get("decision","-"), e.get("verb","-"), e.get("namespace","-"), (e.get("reason") or "")[:70]))'
+    k = e["kind"]
+    if k in ("request", "response") and not (k == "request" and e.get("decision") == "deny"):
+        continue
+    print("  {} {:<16} {:<18} {:<5} {}".format(e["time"][11:23], k, (e.get("user") or "-")[:18],
+          e.get("decision", "-"), (e.get("reason") or e.get("subresource") or e.get("resource") or "")[:90]))
+PY
 run "$JITGATE_BIN" audit verify
 
 cat <<MSG
 
-${bold}The sandbox and the gateway stay up.${off}
-  kubectl --kubeconfig $dir/alice/kubeconfig -n payments get pods     # as alice, through jitgate
-  kubectl --kubeconfig $admin get pods -A                              # as cluster-admin, direct
-  make sandbox-down                                                    # stop everything
-${dim}Not built yet: kubectl jit login/request with OIDC and on-call approval, exec guards, session
-recording, terminating streams in the gateway. See README.md.${off}
+${bold}The sandbox, Dex and the gateway stay up.${off}
+  export PATH=$(dirname "$JITGATE_JIT_BIN"):\$PATH
+  JITGATE_CACHE_DIR=$dir/people/alice/cache kubectl --kubeconfig $dir/people/alice/kubeconfig get pods   # as alice
+  kubectl --kubeconfig $admin get pods -A                                                             # as cluster-admin, direct
+  make sandbox-down                                                                                   # stop everything
 MSG

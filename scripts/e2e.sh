@@ -22,6 +22,8 @@ if [ -f crates/e2e/tests/gateway.rs ]; then
   cargo test -p jitgate-e2e --test gateway -- --ignored --test-threads="$threads" \
     "${filters[@]}" refused:: oidc:: admin:: streams:: policy::
 fi
+# The 2 AM story: Dex logins, kubectl jit request/approve, plain kubectl, expiry, audit.
+cargo test -p jitgate-e2e --test story -- --ignored --nocapture
 # The SPDY connection against real spdystream peers: the apiserver and the kubelet behind it
 # (exec, port-forward, the WebSocket tunnel), and kubectl 1.27 as a client.
 cargo test -p jitgate-spdy --test sandbox --test kubectl -- --ignored

@@ -16,6 +16,15 @@ dir=$(cd "$dir" && pwd)
 bin=$("$root/scripts/sandbox-bin.sh")
 jitgate="$root/target/debug/jitgate"
 
+stop_sink() {
+  local pid
+  pid=$(cat "$dir/jitgate/sink.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'notification-sink'; then
+    kill "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/jitgate/sink.pid"
+}
+
 stop_gateway() {
   local pid
   pid=$(cat "$dir/jitgate/pid" 2>/dev/null || true)
@@ -29,11 +38,12 @@ stop_gateway() {
 case "$cmd" in
 down)
   stop_gateway
+  stop_sink
   "$root/scripts/dex.sh" down "$dir" >/dev/null 2>&1 || true
   "$bin" down --dir "$dir"
   ;;
 up)
-  [ -x "$jitgate" ] || (cd "$root" && cargo build -p jitgate)
+  [ -x "$jitgate" ] && [ -x "$root/target/debug/kubectl-jit" ] || (cd "$root" && cargo build -p jitgate -p jitgate-cli)
   stop_gateway
   "$root/scripts/dex.sh" down "$dir" >/dev/null 2>&1 || true
   "$bin" down --dir "$dir" >/dev/null 2>&1 || true
@@ -42,12 +52,29 @@ up)
   "$bin" seed --dir "$dir" >/dev/null
   "$root/scripts/dex.sh" up "$dir"
   "$bin" kubeconfig --dir "$dir" --user jitgate-gateway --out "$dir/gateway.kubeconfig"
+  stop_sink
   rm -rf "$dir/jitgate" && mkdir -p "$dir/jitgate"
-  # The shipped policy, copied so tests can edit it (the gateway reloads it when it validates).
-  cp "$root/examples/policy.yaml" "$dir/jitgate/policy.yaml"
-  cp -r "$root/examples/oncall" "$dir/jitgate/oncall"
+  # Notifications go to a local receiver that checks the webhook signatures.
+  JITGATE_WEBHOOK_SECRET=${JITGATE_WEBHOOK_SECRET:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}
+  export JITGATE_WEBHOOK_SECRET
+  setsid python3 "$root/scripts/notification-sink.py" "$dir/jitgate/sink.port" "$dir/jitgate/notifications.jsonl" \
+    </dev/null >"$dir/logs/notification-sink.log" 2>&1 &
+  echo $! >"$dir/jitgate/sink.pid"
+  for _ in $(seq 50); do [ -s "$dir/jitgate/sink.port" ] && break; sleep 0.1; done
+  sink_port=$(cat "$dir/jitgate/sink.port")
+  # The shipped policy, copied so tests can edit it (the gateway reloads it when it validates),
+  # with its notifications pointed at this stack's receiver.
+  sed "s|http://127.0.0.1:9009/|http://127.0.0.1:$sink_port/|" "$root/examples/policy.yaml" >"$dir/jitgate/policy.yaml"
+  # The on-call schedule the policy references, with people named as the sandbox's Dex names
+  # them (by email): alice holds the primary rotation.
+  mkdir -p "$dir/jitgate/oncall"
+  sed 's/users: \[alice\]/users: [alice@example.com]/' "$root/examples/oncall/payments.yaml" >"$dir/jitgate/oncall/payments.yaml"
+  grep -q 'alice@example.com' "$dir/jitgate/oncall/payments.yaml" ||
+    { echo "stack: examples/oncall/payments.yaml no longer names alice; update scripts/stack.sh" >&2; exit 1; }
   setsid "$jitgate" serve \
     --policy "$dir/jitgate/policy.yaml" \
+    --admin-group security \
+    --oidc-client-secret "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["clientSecret"])' "$dir/dex/client.json")" \
     --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
     --ca-dir "$dir/jitgate/ca" --data-dir "$dir/jitgate/data" \
     --upstream-kubeconfig "$dir/gateway.kubeconfig" \
@@ -66,11 +93,14 @@ up)
 export JITGATE_SANDBOX_DIR=$dir
 export JITGATE_DEX_DIR=$dir/dex
 export JITGATE_BIN=$jitgate
+export JITGATE_JIT_BIN=$root/target/debug/kubectl-jit
 export JITGATE_GATEWAY_URL=$(cat "$dir/jitgate/url")
 export JITGATE_GATEWAY_ADMIN_URL=$(cat "$dir/jitgate/admin-url")
 export JITGATE_CA_DIR=$dir/jitgate/ca
 export JITGATE_DATA_DIR=$dir/jitgate/data
 export JITGATE_POLICY=$dir/jitgate/policy.yaml
+export JITGATE_WEBHOOK_SECRET=$JITGATE_WEBHOOK_SECRET
+export JITGATE_NOTIFICATIONS=$dir/jitgate/notifications.jsonl
 ENV
   echo "stack up in $dir: gateway $(cat "$dir/jitgate/url") (admin $(cat "$dir/jitgate/admin-url")), Dex $(cat "$dir/dex/issuer")"
   ;;

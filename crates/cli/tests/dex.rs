@@ -451,6 +451,9 @@ async fn device_code_logs_carol_in_after_she_enters_the_code() {
     assert_eq!(page.status, 200, "{}", page.body);
     let token = token.expect("device login");
     assert_eq!(token.claims.username, "carol@example.com");
-    assert_eq!(token.claims.groups, vec!["payments-dev".to_owned()]);
+    assert_eq!(
+        token.claims.groups,
+        vec!["payments-dev".to_owned(), "payments-leads".to_owned()]
+    );
     assert_eq!(token.nonce, None, "the device flow carries no nonce");
 }

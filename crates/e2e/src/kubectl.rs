@@ -289,6 +289,19 @@ impl Kubectl {
         })
     }
 
+    /// Starts kubectl with a standard input to write to later ([`Background::write_stdin`]).
+    pub fn spawn_with_stdin<I, S>(&self, args: I) -> Result<Background>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let argv = self.argv(args);
+        let command = self.describe(&argv);
+        let mut cmd = self.command(&argv);
+        cmd.stdin(Stdio::piped());
+        Background::spawn_command(cmd, command)
+    }
+
     /// Starts kubectl in a new pseudo-terminal of the given size (for `exec -it`, `attach -it`).
     pub fn spawn_pty<I, S>(&self, args: I, size: PtySize) -> Result<PtySession>
     where
@@ -476,6 +489,78 @@ pub struct Background {
 }
 
 impl Background {
+    /// Starts any command in the background the way [`Kubectl::spawn`] starts kubectl (stdout
+    /// and stderr captured; stdin as `cmd` sets it, null by default); `command` names it in
+    /// messages.
+    pub fn spawn_command(mut cmd: Command, command: String) -> Result<Background> {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| HarnessError::Spawn {
+                command: command.clone(),
+                source,
+            })?;
+        let (stdout, stderr) = capture_pipes(&mut child)?;
+        Ok(Background {
+            command,
+            child,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Writes to the process's standard input (if it was started with one).
+    pub fn write_stdin(&mut self, bytes: &[u8]) -> Result<()> {
+        use std::io::Write as _;
+        match self.child.stdin.as_mut() {
+            Some(stdin) => stdin
+                .write_all(bytes)
+                .map_err(|e| HarnessError::io(format!("writing to `{}`", self.command), e)),
+            None => Err(HarnessError::io(
+                format!("writing to `{}`", self.command),
+                std::io::Error::other("started without a standard input"),
+            )),
+        }
+    }
+
+    /// Calls `check` on all of stderr each time more arrives until it returns `Some`; fails
+    /// with everything printed so far if `timeout` passes first.
+    pub fn wait_for_stderr<T>(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        check: impl FnMut(&[u8]) -> Option<T>,
+    ) -> Result<T> {
+        if let Some(found) = self.stderr.wait_until(0, timeout, check) {
+            return Ok(found);
+        }
+        let state = match self.child.try_wait() {
+            Ok(Some(status)) => format!("exited: {status}"),
+            Ok(None) => "still running".to_owned(),
+            Err(e) => format!("state unknown: {e}"),
+        };
+        Err(HarnessError::NotSeen {
+            command: self.command.clone(),
+            what: what.to_owned(),
+            after: timeout,
+            report: not_seen_report(&state, &self.stdout.text(), Some(&self.stderr.text())),
+        })
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself (killing it after that) and
+    /// returns what it printed.
+    pub fn wait(mut self, timeout: Duration) -> Result<Output> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        self.stop()
+    }
+
     /// The command line, for messages.
     pub fn command(&self) -> &str {
         &self.command

@@ -20,6 +20,7 @@
 //! starts the sandbox and runs them with `--ignored`.
 
 pub mod audit_log;
+pub mod browser;
 mod capture;
 pub mod dex;
 pub mod error;

@@ -74,6 +74,8 @@ pub struct GatewayParts {
     pub audit: Arc<jitgate_audit::AuditLog>,
     /// The policy: profiles grants refer to, standing access; swapped on reload.
     pub policy: Arc<ArcSwap<jitgate_policy::Policy>>,
+    /// The broker serving `/jitgate/v1` (requests, approvals, certificates), if any.
+    pub broker: Option<Arc<jitgate_broker::Broker>>,
 }
 
 /// The gateway.
@@ -85,6 +87,7 @@ pub struct Gateway {
     store: Arc<dyn jitgate_store::GrantStore>,
     audit: Arc<jitgate_audit::AuditLog>,
     policy: Arc<ArcSwap<jitgate_policy::Policy>>,
+    broker: Option<Arc<jitgate_broker::Broker>>,
     authz: ArcSwap<AuthzSnapshot>,
     seen_change: AtomicI64,
     streams: StreamRegistry,
@@ -123,6 +126,7 @@ impl Gateway {
             store: parts.store,
             audit: parts.audit,
             policy: parts.policy,
+            broker: parts.broker,
             authz: ArcSwap::from_pointee(snapshot),
             seen_change: AtomicI64::new(counter),
             streams: StreamRegistry::default(),
@@ -135,8 +139,25 @@ impl Gateway {
     pub async fn watch_grants(self: Arc<Self>, every: Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The broker says when it changed a grant, so a new grant is usable (and a revoked one
+        // cut) at once rather than at the next poll; the poll still sees other writers.
+        let mut changes = self.broker.as_ref().map(|b| b.grant_changes());
         loop {
-            tick.tick().await;
+            match changes.as_mut() {
+                Some(rx) => {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        changed = rx.changed() => {
+                            if changed.is_err() {
+                                changes = None;
+                            }
+                        }
+                    }
+                }
+                None => {
+                    tick.tick().await;
+                }
+            }
             if let Err(e) = self.refresh().await {
                 tracing::warn!("reloading grants: {e}");
             }
@@ -402,6 +423,13 @@ impl Gateway {
                 .map(str::to_owned),
             ..Draft::default()
         };
+
+        // jitgate's own API: the broker answers it; it never goes to the apiserver.
+        if let Some(broker) = &self.broker
+            && jitgate_broker::http::is_api_path(req.uri().path())
+        {
+            return self.api(broker, req, &conn, draft, started).await;
+        }
 
         // A path that could mean two things is refused before anything else happens: it is never
         // authorized or forwarded. The caller is still identified, for the audit line only.
@@ -669,14 +697,12 @@ impl Gateway {
             };
             if let Some(transport) = exec_transport {
                 return self
-                    .exec_session(req, conn, draft, deadline, transport, uri, headers, started)
+                    .exec_session(req, draft, deadline, transport, uri, headers, started)
                     .await;
             }
             if let Some(transport) = portforward_transport {
                 return self
-                    .portforward_session(
-                        req, conn, draft, deadline, transport, uri, headers, started,
-                    )
+                    .portforward_session(req, draft, deadline, transport, uri, headers, started)
                     .await;
             }
             // Port-forward (and other upgrades, e.g. pods/proxy WebSockets) pass through.
@@ -688,7 +714,7 @@ impl Gateway {
             up.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
             up.headers_mut().insert(header::UPGRADE, upgrade);
-            let mut resp = match self.upstream.client(conn.shard).request(up).await {
+            let mut resp = match self.upstream.send_upgrade(up).await {
                 Ok(r) => r,
                 Err(e) => return self.upstream_failed(&draft, &e, started),
             };
@@ -736,6 +762,90 @@ impl Gateway {
             return self.cut_able(resp, draft, deadline);
         }
         self.pass_response(resp)
+    }
+
+    /// A `/jitgate/v1` request: identified like every other (a credential that is present but
+    /// invalid is a 401 here too), answered by the broker, and audited.
+    async fn api(
+        &self,
+        broker: &jitgate_broker::Broker,
+        req: Request<Incoming>,
+        conn: &ConnInfo,
+        mut draft: Draft,
+        started: Instant,
+    ) -> Response<BoxBody> {
+        let has_credentials =
+            !conn.client_chain.is_empty() || req.headers().contains_key(header::AUTHORIZATION);
+        let caller = if has_credentials {
+            match self.authenticate(&req, conn).await {
+                Ok(id) => {
+                    draft.user = Some(id.user.clone());
+                    draft.groups = id.groups.clone();
+                    draft.auth = Some(id.method.as_str());
+                    Some(jitgate_broker::Caller::new(
+                        id.user,
+                        id.groups,
+                        match id.method {
+                            crate::authn::AuthMethod::ClientCert => {
+                                jitgate_broker::CallerMethod::Certificate
+                            }
+                            crate::authn::AuthMethod::OidcToken => {
+                                jitgate_broker::CallerMethod::Bearer
+                            }
+                        },
+                        id.expires_at,
+                    ))
+                }
+                Err(e) => {
+                    return self
+                        .refuse(
+                            draft,
+                            StatusCode::UNAUTHORIZED,
+                            &e.to_string(),
+                            Outcome::Unauthenticated,
+                            started,
+                        )
+                        .await;
+                }
+            }
+        } else {
+            None
+        };
+        draft.verb = Some(req.method().as_str().to_ascii_lowercase());
+        draft.api_group = Some("jitgate.dev".to_owned());
+        let resp = jitgate_broker::http::handle(broker, caller, req).await;
+        let status = resp.status();
+        let decision = if status.is_success() {
+            AuditDecision::Allow
+        } else {
+            AuditDecision::Deny
+        };
+        let outcome = if status.is_success() {
+            Outcome::Allowed
+        } else if status == StatusCode::UNAUTHORIZED {
+            Outcome::Unauthenticated
+        } else {
+            Outcome::Denied
+        };
+        self.metrics.record(outcome, started.elapsed());
+        // The broker made every transition durable before answering; this line records the
+        // call itself.
+        let event = audit_event(
+            &draft,
+            EventKind::Request,
+            decision,
+            None,
+            status.as_u16(),
+            0,
+            0,
+            started,
+        );
+        if let Err(e) = self.audit.write_relaxed(&event) {
+            tracing::error!("writing the audit log failed: {e}");
+            return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+        }
+        let (parts, body) = resp.into_parts();
+        Response::from_parts(parts, body.map_err(|never| match never {}).boxed_unsync())
     }
 
     fn pass_response(&self, resp: Response<Incoming>) -> Response<BoxBody> {
@@ -826,7 +936,6 @@ impl Gateway {
     async fn exec_session(
         self: &Arc<Self>,
         mut req: Request<Incoming>,
-        conn: Arc<ConnInfo>,
         draft: Draft,
         deadline: Deadline,
         transport: ClientTransport,
@@ -835,9 +944,8 @@ impl Gateway {
         started: Instant,
     ) -> Response<BoxBody> {
         let streams = crate::session::stream_set(req.uri().query());
-        let client = self.upstream.client(conn.shard);
         let (up, key) = crate::session::upstream_websocket_request(uri.clone(), headers.clone());
-        let mut resp = match client.request(up).await {
+        let mut resp = match self.upstream.send_upgrade(up).await {
             Ok(r) => r,
             Err(e) => return self.upstream_failed(&draft, &e, started),
         };
@@ -862,7 +970,7 @@ impl Gateway {
             // cleanly or seen to be closed, before the SPDY request is sent.
             drain_refusal(resp).await;
             let up = crate::session::upstream_spdy_request(uri, headers);
-            resp = match client.request(up).await {
+            resp = match self.upstream.send_upgrade(up).await {
                 Ok(r) => r,
                 Err(e) => return self.upstream_failed(&draft, &e, started),
             };
@@ -1027,7 +1135,6 @@ impl Gateway {
     async fn portforward_session(
         self: &Arc<Self>,
         mut req: Request<Incoming>,
-        conn: Arc<ConnInfo>,
         draft: Draft,
         deadline: Deadline,
         transport: PortForwardTransport,
@@ -1035,9 +1142,8 @@ impl Gateway {
         headers: http::HeaderMap,
         started: Instant,
     ) -> Response<BoxBody> {
-        let client = self.upstream.client(conn.shard);
         let (up, key) = crate::session::upstream_tunnel_request(uri.clone(), headers.clone());
-        let mut resp = match client.request(up).await {
+        let mut resp = match self.upstream.send_upgrade(up).await {
             Ok(r) => r,
             Err(e) => return self.upstream_failed(&draft, &e, started),
         };
@@ -1058,7 +1164,7 @@ impl Gateway {
             // cleanly or seen to be closed, before the SPDY request is sent.
             drain_refusal(resp).await;
             let up = crate::session::upstream_portforward_spdy_request(uri, headers);
-            resp = match client.request(up).await {
+            resp = match self.upstream.send_upgrade(up).await {
                 Ok(r) => r,
                 Err(e) => return self.upstream_failed(&draft, &e, started),
             };
@@ -1332,7 +1438,7 @@ impl Gateway {
     fn upstream_failed(
         &self,
         draft: &Draft,
-        err: &hyper_util::client::legacy::Error,
+        err: &dyn std::fmt::Display,
         started: Instant,
     ) -> Response<BoxBody> {
         let msg = format!("jitgate could not reach the Kubernetes API server: {err}");

@@ -20,6 +20,10 @@ pub struct OidcSettings {
     pub username_claim: String,
     /// The claim holding the groups (default `groups`).
     pub groups_claim: String,
+    /// The client secret `kubectl jit login` must send to the token endpoint, for providers
+    /// that insist on one for a native client (Dex with a secret configured). Not confidential:
+    /// `/jitgate/v1/config` publishes it (RFC 8252 §8.5).
+    pub client_secret: Option<String>,
 }
 
 /// Verifies ID tokens against one issuer.

@@ -36,6 +36,16 @@ pub struct ServeConfig {
     /// The policy file (YAML or JSON); `None` means the shipped default policy. A changed file
     /// is loaded again if it validates.
     pub policy_file: Option<PathBuf>,
+    /// The OIDC provider, for `/jitgate/v1/config` (what `kubectl jit login` uses); its tokens
+    /// are verified by the authenticator given to [`start`].
+    pub oidc: Option<crate::oidc::OidcSettings>,
+    /// The gateway's URL as clients use it (kubeconfigs, `/jitgate/v1/config`); default
+    /// `https://<listen address>`.
+    pub public_url: Option<String>,
+    /// Groups whose members may list, revoke and review every request and grant.
+    pub admin_groups: Vec<String>,
+    /// Groups whose members may read every request and grant.
+    pub auditor_groups: Vec<String>,
     /// Threads serving kubectl, each with its own listener socket (`SO_REUSEPORT`) and its own
     /// connections to the apiserver; 0 means one per CPU.
     pub shards: usize,
@@ -74,6 +84,9 @@ pub enum StartError {
         "{0}; fix it (jitgate policy lint FILE shows every problem) or start without --policy to use the shipped default"
     )]
     Policy(String),
+    /// The broker could not start.
+    #[error("broker: {0}")]
+    Broker(#[from] jitgate_broker::BrokerError),
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -189,8 +202,9 @@ pub async fn start(
         cfg.shards
     };
     let upstream = Upstream::new(upstream_cfg, shards)?;
-    let store: Arc<dyn jitgate_store::GrantStore> =
+    let sqlite =
         Arc::new(jitgate_store::SqliteStore::open(&cfg.data_dir.join("jitgate.db")).await?);
+    let store: Arc<dyn jitgate_store::GrantStore> = sqlite.clone();
     let durability = if cfg.audit_fsync {
         jitgate_audit::Durability::Fsync
     } else {
@@ -218,26 +232,12 @@ pub async fn start(
         })?,
         None => jitgate_policy::Policy::embedded_default(),
     };
-    let gateway = Gateway::new(GatewayParts {
-        upstream,
-        certs,
-        tokens,
-        store,
-        audit,
-        policy: Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
-    })
-    .await?;
-
+    let policy = Arc::new(arc_swap::ArcSwap::from_pointee(policy));
+    // The listeners are bound before the broker starts, so it knows the public URL.
     let listeners = bind_shards(cfg.listen, shards).map_err(|source| StartError::Bind {
         addr: cfg.listen,
         source,
     })?;
-    let admin = TcpListener::bind(cfg.admin_listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: cfg.admin_listen,
-            source,
-        })?;
     let addr = listeners
         .first()
         .map(std::net::TcpListener::local_addr)
@@ -247,6 +247,72 @@ pub async fn start(
             source,
         })?
         .unwrap_or(cfg.listen);
+    let public_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("https://{addr}"));
+    let broker = {
+        let oidc = match &cfg.oidc {
+            Some(o) => jitgate_api::OidcSettings {
+                issuer: o.issuer.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: o.client_secret.clone(),
+                scopes: ["openid", "email", "profile", "groups"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                ca_certificate: match &o.ca_file {
+                    Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                        StartError::Tls(format!("reading {}: {e}", path.display()))
+                    })?),
+                    None => None,
+                },
+            },
+            // No provider: `kubectl jit login` says so; certificates from `jitgate cert issue`
+            // still work for everything else.
+            None => jitgate_api::OidcSettings {
+                issuer: String::new(),
+                client_id: String::new(),
+                client_secret: None,
+                scopes: Vec::new(),
+                ca_certificate: None,
+            },
+        };
+        let policy_path = cfg
+            .policy_file
+            .clone()
+            .unwrap_or_else(|| cfg.data_dir.join("embedded-policy.yaml"));
+        let mut config = jitgate_broker::BrokerConfig::new(policy_path, oidc, public_url);
+        config.sinks =
+            jitgate_broker::sinks_from_policy(&policy.load(), |name| std::env::var(name).ok())?;
+        config.admin_groups = cfg.admin_groups.clone();
+        config.auditor_groups = cfg.auditor_groups.clone();
+        jitgate_broker::Broker::start(jitgate_broker::BrokerParts {
+            store: sqlite.clone(),
+            policy: policy.clone(),
+            audit: (*audit).clone(),
+            ca: Arc::new(ca),
+            clock: Arc::new(jitgate_store::SystemClock),
+            config,
+        })
+        .await?
+    };
+    let gateway = Gateway::new(GatewayParts {
+        upstream,
+        certs,
+        tokens,
+        store,
+        audit,
+        policy,
+        broker: Some(broker.clone()),
+    })
+    .await?;
+
+    let admin = TcpListener::bind(cfg.admin_listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: cfg.admin_listen,
+            source,
+        })?;
     let admin_addr = admin.local_addr().map_err(|source| StartError::Bind {
         addr: cfg.admin_listen,
         source,

@@ -289,6 +289,11 @@ impl UpstreamConfig {
     }
 }
 
+/// Why an upgrade request could not be sent.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UpgradeError(String);
+
 /// The HTTPS client type used for the apiserver.
 pub type HttpsClient = Client<HttpsConnector<HttpConnector>, BoxBody>;
 
@@ -297,8 +302,12 @@ pub type HttpsClient = Client<HttpsConnector<HttpConnector>, BoxBody>;
 pub struct Upstream {
     /// Base URL of the apiserver.
     pub server: Uri,
-    /// HTTP/1.1, pooled, one per shard; used for every request, upgrades included.
+    /// HTTP/1.1, pooled, one per shard; used for every request but upgrades.
     clients: Vec<HttpsClient>,
+    /// Opens a fresh TLS connection for each upgrade (exec, attach, port-forward): an upgraded
+    /// connection is never returned to a pool, and a pooled one may be closed by the apiserver
+    /// right after it refused an upgrade.
+    connector: HttpsConnector<HttpConnector>,
     credential: UpstreamCredential,
     token_cache: Mutex<Option<(Instant, String)>>,
 }
@@ -307,6 +316,15 @@ impl Upstream {
     /// Builds one client (with its own connection pool) for each of `shards` shards.
     pub fn new(cfg: UpstreamConfig, shards: usize) -> Result<Self, UpstreamError> {
         let tls = cfg.tls()?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_only()
+            .enable_http1()
+            .wrap_connector(http);
         let clients = (0..shards.max(1))
             .map(|_| {
                 let mut http = HttpConnector::new();
@@ -328,9 +346,50 @@ impl Upstream {
         Ok(Self {
             server: cfg.server,
             clients,
+            connector,
             credential: cfg.credential,
             token_cache: Mutex::new(None),
         })
+    }
+
+    /// Sends an upgrade request (`Connection: Upgrade`) on a connection of its own; the response
+    /// can be upgraded with `hyper::upgrade::on`.
+    pub async fn send_upgrade(
+        &self,
+        mut req: http::Request<BoxBody>,
+    ) -> Result<http::Response<hyper::body::Incoming>, UpgradeError> {
+        use tower_service::Service as _;
+        let uri = req.uri().clone();
+        // A bare HTTP/1.1 connection sends the request target as given: make it origin-form,
+        // with the Host header the pooled client would have added.
+        let origin_form = uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        *req.uri_mut() = origin_form
+            .parse()
+            .map_err(|e| UpgradeError(format!("request target: {e}")))?;
+        if let Some(authority) = uri.authority()
+            && let Ok(host) = http::HeaderValue::from_str(authority.as_str())
+        {
+            req.headers_mut().insert(http::header::HOST, host);
+        }
+        let mut connector = self.connector.clone();
+        let io = connector
+            .call(uri)
+            .await
+            .map_err(|e| UpgradeError(format!("connecting: {e}")))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| UpgradeError(format!("HTTP/1.1 handshake: {e}")))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!("upstream upgrade connection: {e}");
+            }
+        });
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| UpgradeError(format!("sending the upgrade: {e}")))
     }
 
     /// The client of shard `shard` (its connections live on that shard's thread).

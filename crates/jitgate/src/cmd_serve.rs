@@ -15,7 +15,8 @@ use crate::StateDirs;
 pub struct ServeArgs {
     /// YAML config file (keys: listen, admin-listen, ca-dir, data-dir, upstream-kubeconfig,
     /// tls-san, oidc-issuer, oidc-client-id, oidc-ca-file, oidc-username-claim,
-    /// oidc-groups-claim, audit-fsync, shards, policy).
+    /// oidc-groups-claim, oidc-client-secret, audit-fsync, shards, policy, public-url, admin-group,
+    /// auditor-group).
     #[arg(long)]
     config: Option<PathBuf>,
     /// HTTPS address for kubectl.
@@ -48,6 +49,20 @@ pub struct ServeArgs {
     /// Claim holding the groups.
     #[arg(long)]
     oidc_groups_claim: Option<String>,
+    /// Client secret `kubectl jit login` sends to the token endpoint, for providers that demand
+    /// one for a native client (published at /jitgate/v1/config: it is not confidential).
+    #[arg(long, env = "JITGATE_OIDC_CLIENT_SECRET")]
+    oidc_client_secret: Option<String>,
+    /// The gateway's URL as clients reach it (kubeconfigs, /jitgate/v1/config); default
+    /// https://<listen address>.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Group whose members may list, revoke and review every request and grant (repeatable).
+    #[arg(long = "admin-group")]
+    admin_groups: Vec<String>,
+    /// Group whose members may read every request and grant (repeatable).
+    #[arg(long = "auditor-group")]
+    auditor_groups: Vec<String>,
     /// fsync every audit line before answering (default true; false only flushes to the OS).
     #[arg(long)]
     audit_fsync: Option<bool>,
@@ -76,9 +91,15 @@ struct ServeFile {
     oidc_ca_file: Option<PathBuf>,
     oidc_username_claim: Option<String>,
     oidc_groups_claim: Option<String>,
+    oidc_client_secret: Option<String>,
     audit_fsync: Option<bool>,
     shards: Option<usize>,
     policy: Option<PathBuf>,
+    public_url: Option<String>,
+    #[serde(default)]
+    admin_group: Vec<String>,
+    #[serde(default)]
+    auditor_group: Vec<String>,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -102,6 +123,27 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .is_none()
                 .then_some(default_upstream)
         });
+    let issuer = args.oidc_issuer.or(file.oidc_issuer);
+    let oidc = match issuer {
+        Some(issuer) => Some(jitgate_gateway::oidc::OidcSettings {
+            issuer,
+            client_id: args
+                .oidc_client_id
+                .or(file.oidc_client_id)
+                .context("--oidc-issuer needs --oidc-client-id (the audience of the ID tokens)")?,
+            ca_file: args.oidc_ca_file.or(file.oidc_ca_file),
+            username_claim: args
+                .oidc_username_claim
+                .or(file.oidc_username_claim)
+                .unwrap_or_else(|| "email".into()),
+            groups_claim: args
+                .oidc_groups_claim
+                .or(file.oidc_groups_claim)
+                .unwrap_or_else(|| "groups".into()),
+            client_secret: args.oidc_client_secret.or(file.oidc_client_secret),
+        }),
+        None => None,
+    };
     let cfg = jitgate_gateway::run::ServeConfig {
         listen: args
             .listen
@@ -123,26 +165,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         audit_fsync: args.audit_fsync.or(file.audit_fsync).unwrap_or(true),
         shards: args.shards.or(file.shards).unwrap_or(0),
         policy_file: args.policy.or(file.policy),
-    };
-    let issuer = args.oidc_issuer.or(file.oidc_issuer);
-    let oidc = match issuer {
-        Some(issuer) => Some(jitgate_gateway::oidc::OidcSettings {
-            issuer,
-            client_id: args
-                .oidc_client_id
-                .or(file.oidc_client_id)
-                .context("--oidc-issuer needs --oidc-client-id (the audience of the ID tokens)")?,
-            ca_file: args.oidc_ca_file.or(file.oidc_ca_file),
-            username_claim: args
-                .oidc_username_claim
-                .or(file.oidc_username_claim)
-                .unwrap_or_else(|| "email".into()),
-            groups_claim: args
-                .oidc_groups_claim
-                .or(file.oidc_groups_claim)
-                .unwrap_or_else(|| "groups".into()),
-        }),
-        None => None,
+        oidc: oidc.clone(),
+        public_url: args.public_url.or(file.public_url),
+        admin_groups: if args.admin_groups.is_empty() {
+            file.admin_group
+        } else {
+            args.admin_groups
+        },
+        auditor_groups: if args.auditor_groups.is_empty() {
+            file.auditor_group
+        } else {
+            args.auditor_groups
+        },
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -39,7 +39,7 @@ pub struct StateDirs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway in front of the Kubernetes API server.
-    Serve(cmd_serve::ServeArgs),
+    Serve(Box<cmd_serve::ServeArgs>),
     /// Client certificates from the jitgate CA.
     #[command(subcommand)]
     Cert(cmd_cert::CertCommand),
@@ -62,7 +62,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => cmd_serve::run(args),
+        Command::Serve(args) => cmd_serve::run(*args),
         Command::Cert(cmd) => cmd_cert::run(cmd),
         Command::Grant(cmd) => cmd_grant::run(cmd),
         Command::Rbac(cmd) => cmd_rbac::run(cmd),

@@ -18,11 +18,12 @@ type User struct {
 }
 
 // Users are the people of jitgate's scenarios: alice is on call for payments, bob leads SRE and
-// approves, carol develops payments but is not on call, dave is in security and reviews.
+// approves, carol develops and leads payments (an approver) but is not on call, dave is in
+// security and reviews.
 var Users = []User{
 	{Email: "alice@example.com", Username: "alice", Password: "alice-password", Groups: []string{"oncall-payments", "sre"}, UserID: "0d3c2f1e-a11c-4000-8000-000000000001"},
 	{Email: "bob@example.com", Username: "bob", Password: "bob-password", Groups: []string{"sre", "sre-leads"}, UserID: "0d3c2f1e-b0b0-4000-8000-000000000002"},
-	{Email: "carol@example.com", Username: "carol", Password: "carol-password", Groups: []string{"payments-dev"}, UserID: "0d3c2f1e-ca50-4000-8000-000000000003"},
+	{Email: "carol@example.com", Username: "carol", Password: "carol-password", Groups: []string{"payments-dev", "payments-leads"}, UserID: "0d3c2f1e-ca50-4000-8000-000000000003"},
 	{Email: "dave@example.com", Username: "dave", Password: "dave-password", Groups: []string{"security", "auditors"}, UserID: "0d3c2f1e-da7e-4000-8000-000000000004"},
 }
 
