@@ -24,7 +24,7 @@ build: sandbox-build ## build everything
 sandbox-up: sandbox-build ## start the sandbox cluster in .sandbox/
 	@"$$(scripts/sandbox-bin.sh)" up --dir "$(SANDBOX_DIR)"
 
-sandbox-down: ## stop the sandbox cluster (and the gateway and Dex, if running) in .sandbox/
+sandbox-down: ## stop the sandbox cluster (and the gateway, Dex and the notification receiver) in .sandbox/
 	@scripts/stack.sh down "$(SANDBOX_DIR)"
 
 sandbox-seed: sandbox-up ## create the demo namespaces and workloads in the sandbox
@@ -33,7 +33,7 @@ sandbox-seed: sandbox-up ## create the demo namespaces and workloads in the sand
 sandbox-status: ## show the sandbox state
 	@"$$(scripts/sandbox-bin.sh)" status --dir "$(SANDBOX_DIR)"
 
-demo: build ## build everything, start sandbox + Dex + gateway (SQLite), walk through a debugging session
+demo: build ## build everything, start sandbox + Dex + gateway (SQLite), walk through the 2 AM story
 	@scripts/demo.sh "$(SANDBOX_DIR)"
 
 bench: ## direct vs gateway vs kubectl proxy, side by side, with ratios (see docs/benchmarks.md)
