@@ -157,6 +157,7 @@ once_cases!(fallback: spdy_upstream_when_the_apiserver_refuses_websocket);
 once_cases!(streams:
     revocation_cuts_every_spelling_of_follow_and_watch,
     certificate_expiry_ends_streams,
+    plain_websocket_port_forward_and_its_cut,
 );
 
 once_cases!(admin: health_readiness_and_metrics);
@@ -2047,4 +2048,164 @@ fn spdy_upstream_when_the_apiserver_refuses_websocket(env: &GatewayCase) -> Case
         },
     )?;
     Ok(())
+}
+
+/// The plain WebSocket form of port-forward (`?ports=`, `v4.channel.k8s.io`; what browsers use —
+/// kubectl tunnels SPDY instead), through the gateway with a real WebSocket client: the port
+/// prefixes on both channels, an HTTP exchange on the data channel, and on revocation the
+/// reason on the error channel before the WebSocket closes.
+fn plain_websocket_port_forward_and_its_cut(env: &GatewayCase) -> CaseResult {
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &Pod::new("web").ports([8080]))?;
+    let (user, k) = env.cert_user("wsport", a)?;
+    let grant = env.stack.create_grant(
+        &user.name,
+        &[a],
+        "10m",
+        "INC-e2e plain websocket port-forward",
+    )?;
+    wait_for_grant(&k)?;
+    let ca = std::fs::read_to_string(env.stack.ca_cert())?;
+    let url = format!(
+        "{}/api/v1/namespaces/{a}/pods/web/portforward?ports=8080",
+        env.stack.gateway_url.replacen("https://", "wss://", 1)
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let reason = env.unique("INC-wsport-revoked");
+    let (said, error_text) = rt.block_on(async {
+        let mut ws = websocket_client(
+            &url,
+            &ca,
+            &user.cert_pem,
+            &user.key_pem,
+            "v4.channel.k8s.io",
+        )
+        .await?;
+        // The kubelet's (and so the gateway's) first message on each channel: the port, LE.
+        let mut prefixes = Vec::new();
+        while prefixes.len() < 2 {
+            prefixes.push(next_binary_message(&mut ws).await?);
+        }
+        ensure!(
+            prefixes.contains(&vec![0, 0x90, 0x1f]) && prefixes.contains(&vec![1, 0x90, 0x1f]),
+            "port prefixes on channels 0 and 1: {prefixes:?}"
+        );
+        let mut request = vec![0u8];
+        request.extend_from_slice(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n");
+        use futures_util::SinkExt as _;
+        ws.send(tokio_tungstenite::tungstenite::Message::Binary(
+            request.into(),
+        ))
+        .await?;
+        let mut said = Vec::new();
+        while !String::from_utf8_lossy(&said).contains("hello from") {
+            let m = next_binary_message(&mut ws).await?;
+            ensure!(m.first() == Some(&0), "data on channel {:?}", m.first());
+            said.extend_from_slice(&m[1..]);
+        }
+        // Revoke while the connection is open: the error channel says why, then it closes.
+        let revoke = {
+            let grant = &grant;
+            let reason = reason.clone();
+            async move { grant.revoke(&reason) }
+        };
+        revoke.await?;
+        let mut error_text = String::new();
+        loop {
+            match tokio::time::timeout(10 * SECOND, next_binary_message(&mut ws)).await {
+                Ok(Ok(m)) if m.first() == Some(&1) => {
+                    error_text.push_str(&String::from_utf8_lossy(&m[1..]));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => break,
+                Err(_) => return Err("the WebSocket stayed open 10 s after the revocation".into()),
+            }
+        }
+        Ok::<_, Box<dyn std::error::Error>>((said, error_text))
+    })?;
+    ensure!(
+        String::from_utf8_lossy(&said).starts_with("HTTP/1.1 200"),
+        "the forwarded GET answered {:?}",
+        String::from_utf8_lossy(&said)
+    );
+    ensure!(
+        error_text.contains("access revoked") && error_text.contains(&reason),
+        "the error channel did not say why the port-forward ended: {error_text:?}"
+    );
+    env.audit.wait_for(
+        "the plain WebSocket port-forward's start and cut end",
+        &user.name,
+        5 * SECOND,
+        |e| {
+            e["kind"] == "stream.end"
+                && e["subresource"] == "portforward"
+                && e["reason"].as_str().is_some_and(|r| r.contains(&reason))
+        },
+    )?;
+    Ok(())
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client with a jitgate client certificate, offering `protocol`.
+async fn websocket_client(
+    url: &str,
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    protocol: &str,
+) -> Result<Ws, Box<dyn std::error::Error>> {
+    use rustls::pki_types::pem::PemObject as _;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert?)?;
+    }
+    let chain: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<_, _>>()?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes())?;
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)?;
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse()?);
+    let host = request.uri().host().unwrap_or("127.0.0.1").to_owned();
+    let port = request.uri().port_u16().unwrap_or(443);
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+    let name = rustls::pki_types::ServerName::try_from(host)?;
+    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(name, tcp)
+        .await?;
+    let (ws, response) = tokio_tungstenite::client_async(request, stream).await?;
+    ensure!(
+        response
+            .headers()
+            .get("sec-websocket-protocol")
+            .is_some_and(|v| v == protocol),
+        "the gateway chose another subprotocol: {response:?}"
+    );
+    Ok(ws)
+}
+
+async fn next_binary_message(ws: &mut Ws) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    use futures_util::StreamExt as _;
+    loop {
+        match tokio::time::timeout(30 * SECOND, ws.next()).await? {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) => return Ok(b.to_vec()),
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | None => {
+                return Err("the WebSocket closed".into());
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+        }
+    }
 }

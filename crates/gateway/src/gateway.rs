@@ -646,21 +646,29 @@ impl Gateway {
         let portforward_transport = match (&upgrade, info.subresource.as_str()) {
             (Some(_), "portforward") => {
                 match jitgate_session::handshake::choose_portforward_transport(req.headers()) {
-                    Ok(PortForwardTransport::Channels(_)) => {
-                        let msg = "jitgate serves port-forward over SPDY and over SPDY in \
-                                   WebSocket (what kubectl speaks), not yet the plain WebSocket \
-                                   ?ports= form";
-                        return self
-                            .refuse(
-                                draft,
-                                StatusCode::BAD_REQUEST,
-                                msg,
-                                Outcome::BadRequest,
-                                started,
-                            )
-                            .await;
+                    Ok(PortForwardTransport::Channels(p)) => {
+                        let values = query_values(req.uri().query(), "ports");
+                        match jitgate_wire::portforward::WebSocketPorts::from_query_values(
+                            values.iter().map(String::as_str),
+                        ) {
+                            Ok(ports) => Some((PortForwardTransport::Channels(p), Some(ports))),
+                            Err(e) => {
+                                let msg = format!(
+                                    "a WebSocket port-forward names its ports in ?ports=: {e}"
+                                );
+                                return self
+                                    .refuse(
+                                        draft,
+                                        StatusCode::BAD_REQUEST,
+                                        &msg,
+                                        Outcome::BadRequest,
+                                        started,
+                                    )
+                                    .await;
+                            }
+                        }
                     }
-                    Ok(t) => Some(t),
+                    Ok(t) => Some((t, None)),
                     Err(e) => {
                         return self
                             .refuse(
@@ -700,9 +708,11 @@ impl Gateway {
                     .exec_session(req, draft, deadline, transport, uri, headers, started)
                     .await;
             }
-            if let Some(transport) = portforward_transport {
+            if let Some((transport, ports)) = portforward_transport {
                 return self
-                    .portforward_session(req, draft, deadline, transport, uri, headers, started)
+                    .portforward_session(
+                        req, draft, deadline, transport, ports, uri, headers, started,
+                    )
                     .await;
             }
             // Port-forward (and other upgrades, e.g. pods/proxy WebSockets) pass through.
@@ -944,6 +954,9 @@ impl Gateway {
         started: Instant,
     ) -> Response<BoxBody> {
         let streams = crate::session::stream_set(req.uri().query());
+        let container = query_values(req.uri().query(), "container")
+            .into_iter()
+            .next();
         let (up, key) = crate::session::upstream_websocket_request(uri.clone(), headers.clone());
         let mut resp = match self.upstream.send_upgrade(up).await {
             Ok(r) => r,
@@ -1083,7 +1096,27 @@ impl Gateway {
                     started,
                 )
                 .await;
+            let info = jitgate_session::SessionInfo {
+                id: draft.session.clone(),
+                user: draft.user.clone().unwrap_or_default(),
+                groups: draft.groups.clone(),
+                grant: grant.clone(),
+                namespace: draft.namespace.clone().unwrap_or_default(),
+                pod: draft.name.clone().unwrap_or_default(),
+                container: container.clone(),
+                kind: if draft.subresource.as_deref() == Some("attach") {
+                    jitgate_session::SessionKind::Attach
+                } else {
+                    jitgate_session::SessionKind::Exec
+                },
+                command: draft.command.clone().unwrap_or_default(),
+                tty: streams.tty,
+                stdin: streams.stdin,
+                client_protocol: client_name.clone(),
+                upstream_protocol: upstream_name.to_owned(),
+            };
             let summary = jitgate_session::pump(
+                &info,
                 client_leg,
                 upstream_leg,
                 until_cut(&mut cut, &deadline),
@@ -1138,6 +1171,7 @@ impl Gateway {
         draft: Draft,
         deadline: Deadline,
         transport: PortForwardTransport,
+        channel_ports: Option<jitgate_wire::portforward::WebSocketPorts>,
         uri: http::Uri,
         headers: http::HeaderMap,
         started: Instant,
@@ -1210,8 +1244,52 @@ impl Gateway {
             } else {
                 jitgate_spdy::Connection::client(upstream)
             };
-            let client_conn = match transport {
-                PortForwardTransport::Tunnel => {
+            let client_conn = match (transport, channel_ports) {
+                (PortForwardTransport::Channels(protocol), Some(ports)) => {
+                    // The plain WebSocket form: no SPDY towards the client.
+                    let Ok(upstream_conn) = upstream_conn else {
+                        tracing::warn!("port-forward session could not start upstream");
+                        return;
+                    };
+                    let grant = draft.grant.clone().unwrap_or_default();
+                    let guard = gateway.streams.register(&grant);
+                    let mut cut = guard.cut.clone();
+                    let started = Instant::now();
+                    let upstream_name = if tunnelled {
+                        "SPDY/3.1+portforward.k8s.io (WebSocket)"
+                    } else {
+                        "SPDY/3.1 portforward.k8s.io"
+                    };
+                    gateway
+                        .write_audit(
+                            &draft,
+                            EventKind::StreamStart,
+                            AuditDecision::Allow,
+                            Some(&format!(
+                                "the client speaks {} (WebSocket channels, ports {:?}), the apiserver {upstream_name}{fallback_note}",
+                                protocol.name(),
+                                ports.ports(),
+                            )),
+                            101,
+                            0,
+                            0,
+                            started,
+                        )
+                        .await;
+                    let summary = jitgate_session::portforward::run_channels(
+                        client,
+                        protocol,
+                        ports,
+                        upstream_conn,
+                        Arc::new(jitgate_session::portforward::AnyPort),
+                        until_cut(&mut cut, &deadline),
+                    )
+                    .await;
+                    drop(guard);
+                    gateway.portforward_ended(&draft, &summary, started).await;
+                    return;
+                }
+                (PortForwardTransport::Tunnel, _) => {
                     let tunnel = jitgate_spdy::WebSocketTunnel::from_upgraded(
                         client,
                         jitgate_spdy::Role::Server,
@@ -1219,7 +1297,7 @@ impl Gateway {
                     .await;
                     jitgate_spdy::Connection::server(tunnel)
                 }
-                _ => jitgate_spdy::Connection::server(client),
+                (_, _) => jitgate_spdy::Connection::server(client),
             };
             let (client_conn, upstream_conn) = match (client_conn, upstream_conn) {
                 (Ok(c), Ok(u)) => (c, u),
@@ -1267,39 +1345,48 @@ impl Gateway {
             )
             .await;
             drop(guard);
-            if summary.cut.is_some() {
-                gateway.metrics.streams_cut(1);
-            }
-            let ports = summary
-                .ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            let why = match &summary.cut {
-                Some(r) => format!(
-                    "{}: {}; {} connection(s) to port(s) {ports}",
-                    r.kind, r.message, summary.connections
-                ),
-                None => format!(
-                    "the port-forward ended; {} connection(s) to port(s) {ports}, {} refused",
-                    summary.connections, summary.refused
-                ),
-            };
-            gateway
-                .write_audit(
-                    &draft,
-                    EventKind::StreamEnd,
-                    AuditDecision::Allow,
-                    Some(&why),
-                    200,
-                    summary.bytes_from_client,
-                    summary.bytes_to_client,
-                    started,
-                )
-                .await;
+            gateway.portforward_ended(&draft, &summary, started).await;
         });
         head
+    }
+
+    /// The `stream.end` line of a port-forward session.
+    async fn portforward_ended(
+        &self,
+        draft: &Draft,
+        summary: &jitgate_session::portforward::PortForwardSummary,
+        started: Instant,
+    ) {
+        if summary.cut.is_some() {
+            self.metrics.streams_cut(1);
+        }
+        let ports = summary
+            .ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let why = match &summary.cut {
+            Some(r) => format!(
+                "{}: {}; {} connection(s) to port(s) {ports}",
+                r.kind, r.message, summary.connections
+            ),
+            None => format!(
+                "the port-forward ended; {} connection(s) to port(s) {ports}, {} refused",
+                summary.connections, summary.refused
+            ),
+        };
+        self.write_audit(
+            draft,
+            EventKind::StreamEnd,
+            AuditDecision::Allow,
+            Some(&why),
+            200,
+            summary.bytes_from_client,
+            summary.bytes_to_client,
+            started,
+        )
+        .await;
     }
 
     /// Copies an upgraded connection both ways until either side closes or the grant ends.

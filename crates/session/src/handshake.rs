@@ -122,8 +122,13 @@ pub fn choose_portforward_transport(
     if upgrade.eq_ignore_ascii_case("websocket") {
         websocket_key(headers)?;
         let offered = values(WEBSOCKET_PROTOCOL_HEADER);
-        let mut supported = vec![SPDY_TUNNEL_PROTOCOL];
-        supported.extend(EXEC_PROTOCOLS.iter().map(|p| p.name()));
+        // The kubelet's plain WebSocket port-forward speaks the v4 channel protocols (binary or
+        // base64), never v5.
+        let supported = vec![
+            SPDY_TUNNEL_PROTOCOL,
+            ChannelProtocol::V4Channel.name(),
+            ChannelProtocol::V4Base64Channel.name(),
+        ];
         return match negotiate(offered.iter().copied(), &supported) {
             Some(SPDY_TUNNEL_PROTOCOL) => Ok(PortForwardTransport::Tunnel),
             Some(name) => ChannelProtocol::from_name(name)

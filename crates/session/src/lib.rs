@@ -35,4 +35,4 @@ mod error;
 pub use error::SessionError;
 pub use frame::ExecFrame;
 pub use leg::{Leg, LegEnd};
-pub use pump::{CutReason, Observer, SessionSummary, Verdict, pump};
+pub use pump::{CutReason, Observer, SessionInfo, SessionKind, SessionSummary, Verdict, pump};

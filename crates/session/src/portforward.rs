@@ -399,3 +399,211 @@ async fn forward(
 
 /// A [`SendStream`] and [`RecvStream`] pair, re-exported for the gateway's tests.
 pub type StreamHalves = (SendStream, RecvStream);
+
+/// Runs the plain WebSocket form of port-forward (`?ports=…`, `v4.channel.k8s.io` or its base64
+/// variant; what browsers and older clients use; kubectl tunnels SPDY instead): one
+/// connection per listed port, on channel `2i` (data, both ways) and `2i+1` (errors, to the
+/// client), each starting with the port in two bytes (little-endian) as the kubelet writes it.
+/// Each port is one upstream stream pair on the gateway's SPDY connection. The session ends
+/// when every port's connection has ended, when the client closes the WebSocket, or at `cut`
+/// (every port's error channel then says why).
+pub async fn run_channels<S, C>(
+    io: S,
+    protocol: jitgate_wire::channel::ChannelProtocol,
+    ports: jitgate_wire::portforward::WebSocketPorts,
+    upstream: Connection,
+    check: Arc<dyn PortCheck>,
+    cut: C,
+) -> PortForwardSummary
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    C: Future<Output = CutReason>,
+{
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use jitgate_wire::channel::{ChannelCodec, ChannelMessage, MessageKind};
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    tokio::pin!(cut);
+    let counters = Arc::new(Counters::default());
+    let mut summary = PortForwardSummary::default();
+    let codec = ChannelCodec::new(protocol);
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+    let (mut sink, mut source) = ws.split();
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<(u8, Bytes)>(crate::leg::LEG_QUEUE);
+    let writer = tokio::spawn(async move {
+        while let Some((channel, payload)) = out_rx.recv().await {
+            let Ok(bytes) = codec.encode(&ChannelMessage::Data { channel, payload }) else {
+                continue;
+            };
+            let message = match codec.protocol().message_kind() {
+                MessageKind::Binary => Message::Binary(bytes),
+                MessageKind::Text => match String::from_utf8(bytes.to_vec()) {
+                    Ok(text) => Message::text(text),
+                    Err(_) => continue,
+                },
+            };
+            if sink.send(message).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.send(Message::Close(None)).await;
+        let _ = sink.close().await;
+    });
+
+    // Every port: its prefixes, its upstream pair, and a task copying the pod's side back.
+    let upstream = Arc::new(upstream);
+    let mut to_pod: Vec<Option<SendStream>> = Vec::new();
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut error_channels = Vec::new();
+    for (index, &port) in ports.ports().iter().enumerate() {
+        let (Some(data_ch), Some(error_ch)) =
+            (ports.data_channel(index), ports.error_channel(index))
+        else {
+            to_pod.push(None);
+            continue;
+        };
+        error_channels.push(error_ch);
+        let prefix = Bytes::copy_from_slice(&jitgate_wire::portforward::port_prefix(port));
+        let _ = out_tx.send((data_ch, prefix.clone())).await;
+        let _ = out_tx.send((error_ch, prefix)).await;
+        if let Err(why) = check.check(port) {
+            summary.refused += 1;
+            let _ = out_tx.send((error_ch, Bytes::from(why))).await;
+            to_pod.push(None);
+            continue;
+        }
+        let open = |stream_type| {
+            upstream.open_stream(
+                PortForwardStream {
+                    stream_type,
+                    port,
+                    request_id: Some(index.to_string()),
+                }
+                .to_headers(),
+                false,
+            )
+        };
+        let opened = async {
+            let error = open(StreamType::Error)?;
+            error.wait_reply().await?;
+            let data = open(StreamType::Data)?;
+            data.wait_reply().await?;
+            Ok::<_, jitgate_spdy::Error>((error, data))
+        };
+        match opened.await {
+            Ok((error, data)) => {
+                summary.connections += 1;
+                if !summary.ports.contains(&port) {
+                    summary.ports.push(port);
+                }
+                let (mut error_send, mut error_recv) = error.into_split();
+                let _ = error_send.finish();
+                let (data_send, mut data_recv) = data.into_split();
+                to_pod.push(Some(data_send));
+                let out = out_tx.clone();
+                let counters = counters.clone();
+                tasks.spawn(async move {
+                    let copy = async {
+                        while let Ok(Some(chunk)) = data_recv.recv().await {
+                            counters
+                                .to_client
+                                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                            if out.send((data_ch, chunk)).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let errors = async {
+                        let mut said = Vec::new();
+                        while let Ok(Some(chunk)) = error_recv.recv().await {
+                            if said.len() < 64 * 1024 {
+                                said.extend_from_slice(&chunk);
+                            }
+                        }
+                        said
+                    };
+                    let (_, said) = tokio::join!(copy, errors);
+                    if !said.is_empty() {
+                        let _ = out.send((error_ch, Bytes::from(said))).await;
+                    }
+                });
+            }
+            Err(e) => {
+                summary.refused += 1;
+                let _ = out_tx
+                    .send((
+                        error_ch,
+                        Bytes::from(format!(
+                            "jitgate could not forward port {port} upstream: {e}"
+                        )),
+                    ))
+                    .await;
+                to_pod.push(None);
+            }
+        }
+    }
+    summary.ports.sort_unstable();
+
+    // The client's data, to the pods' ports, until the client leaves, every port is done, or
+    // the cut.
+    let mut any_open = !tasks.is_empty();
+    while any_open {
+        tokio::select! {
+            reason = &mut cut => {
+                for &ch in &error_channels {
+                    let _ = out_tx.send((ch, Bytes::from(reason.message.clone()))).await;
+                }
+                summary.cut = Some(reason);
+                break;
+            }
+            message = source.next() => {
+                let payload = match message {
+                    Some(Ok(Message::Binary(b))) => b,
+                    Some(Ok(Message::Text(t))) => Bytes::copy_from_slice(t.as_bytes()),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                };
+                let Ok(Some(ChannelMessage::Data { channel, payload })) = codec.decode(&payload) else {
+                    // An empty message carries nothing; anything malformed ends the session.
+                    if payload.is_empty() { continue; }
+                    break;
+                };
+                let Some(pc) = ports.channel(channel) else { break };
+                if pc.stream_type != StreamType::Data {
+                    // Clients write data channels only.
+                    break;
+                }
+                if let Some(Some(send)) = to_pod.get_mut(pc.index) {
+                    counters.from_client.fetch_add(payload.len() as u64, Ordering::Relaxed);
+                    if send.send(payload).await.is_err() {
+                        to_pod[pc.index] = None;
+                    }
+                }
+            }
+            done = tasks.join_next() => {
+                if done.is_none() || tasks.is_empty() {
+                    any_open = false;
+                }
+            }
+        }
+    }
+    for send in to_pod.iter_mut().flatten() {
+        if summary.cut.is_some() {
+            send.reset(RstStatus::CANCEL);
+        } else {
+            let _ = send.finish();
+        }
+    }
+    if summary.cut.is_some() {
+        tokio::time::sleep(CUT_LINGER).await;
+    }
+    tasks.abort_all();
+    drop(out_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    upstream.close();
+    summary.bytes_from_client = counters.from_client.load(Ordering::Relaxed);
+    summary.bytes_to_client = counters.to_client.load(Ordering::Relaxed);
+    summary
+}

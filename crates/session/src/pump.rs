@@ -34,9 +34,57 @@ pub enum Verdict {
     End(CutReason),
 }
 
+/// What a session is: who, under which grant, into which container, doing what. The front end
+/// that opened the session (the gateway for kubectl; later the SSH door or the web terminal)
+/// fills it in; observers get it before the first frame.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The session id (`s-…`), as in `jitgate.dev/session` and the audit log.
+    pub id: String,
+    /// The person.
+    pub user: String,
+    /// Their groups.
+    pub groups: Vec<String>,
+    /// The grant that allows the session.
+    pub grant: String,
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod.
+    pub pod: String,
+    /// The container, if named.
+    pub container: Option<String>,
+    /// `exec` or `attach`.
+    pub kind: SessionKind,
+    /// The command line of an exec, one element per argument.
+    pub command: Vec<String>,
+    /// Whether the client asked for a terminal.
+    pub tty: bool,
+    /// Whether the client sends stdin.
+    pub stdin: bool,
+    /// What the client speaks (`v5.channel.k8s.io`, `SPDY/3.1 v4.channel.k8s.io`, …).
+    pub client_protocol: String,
+    /// What the gateway speaks upstream.
+    pub upstream_protocol: String,
+}
+
+/// The kind of an exec-like session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A new process in the container.
+    #[default]
+    Exec,
+    /// The container's main process.
+    Attach,
+}
+
 /// Sees every frame of a session in both directions, before it is passed on. The recorder and
 /// the exec guard are observers.
 pub trait Observer: Send {
+    /// The session starts; `info` says what it is. An observer that cannot work for this
+    /// session (a recording that cannot be opened) ends it here, before anything happens.
+    fn started(&mut self, _info: &SessionInfo) -> Verdict {
+        Verdict::Forward
+    }
     /// A frame from the client, on its way to the container.
     fn on_client_frame(&mut self, _frame: &ExecFrame) -> Verdict {
         Verdict::Forward
@@ -84,6 +132,7 @@ pub struct SessionSummary {
 /// Runs a session until it ends, then closes both legs. `cut` resolves when the session must
 /// be ended from outside.
 pub async fn pump<C>(
+    info: &SessionInfo,
     mut client: Leg,
     mut upstream: Leg,
     cut: C,
@@ -96,32 +145,40 @@ where
     let mut from_client: u64 = 0;
     let mut to_client: u64 = 0;
     let mut exit = None;
-    let ended_by = loop {
-        tokio::select! {
-            reason = &mut cut => break end_with_status(&client, reason, EndedBy::Cut).await,
-            frame = upstream.recv() => {
-                let Some(frame) = frame else { break EndedBy::Upstream };
-                if let Verdict::End(reason) = observer.on_upstream_frame(&frame) {
-                    break end_with_status(&client, reason, EndedBy::Observer).await;
+    let refused = match observer.started(info) {
+        Verdict::Forward => None,
+        Verdict::End(reason) => Some(end_with_status(&client, reason, EndedBy::Observer).await),
+    };
+    let ended_by = if let Some(ended) = refused {
+        ended
+    } else {
+        loop {
+            tokio::select! {
+                reason = &mut cut => break end_with_status(&client, reason, EndedBy::Cut).await,
+                frame = upstream.recv() => {
+                    let Some(frame) = frame else { break EndedBy::Upstream };
+                    if let Verdict::End(reason) = observer.on_upstream_frame(&frame) {
+                        break end_with_status(&client, reason, EndedBy::Observer).await;
+                    }
+                    if let ExecFrame::Error(status) = &frame {
+                        exit = ExitStatus::from_status_json(status).ok();
+                    }
+                    to_client += frame.payload_len() as u64;
+                    tokio::select! {
+                        sent = client.send(frame) => if !sent { break EndedBy::Client },
+                        reason = &mut cut => break EndedBy::Cut(reason),
+                    }
                 }
-                if let ExecFrame::Error(status) = &frame {
-                    exit = ExitStatus::from_status_json(status).ok();
-                }
-                to_client += frame.payload_len() as u64;
-                tokio::select! {
-                    sent = client.send(frame) => if !sent { break EndedBy::Client },
-                    reason = &mut cut => break EndedBy::Cut(reason),
-                }
-            }
-            frame = client.recv() => {
-                let Some(frame) = frame else { break EndedBy::Client };
-                if let Verdict::End(reason) = observer.on_client_frame(&frame) {
-                    break end_with_status(&client, reason, EndedBy::Observer).await;
-                }
-                from_client += frame.payload_len() as u64;
-                tokio::select! {
-                    sent = upstream.send(frame) => if !sent { break EndedBy::Upstream },
-                    reason = &mut cut => break end_with_status(&client, reason, EndedBy::Cut).await,
+                frame = client.recv() => {
+                    let Some(frame) = frame else { break EndedBy::Client };
+                    if let Verdict::End(reason) = observer.on_client_frame(&frame) {
+                        break end_with_status(&client, reason, EndedBy::Observer).await;
+                    }
+                    from_client += frame.payload_len() as u64;
+                    tokio::select! {
+                        sent = upstream.send(frame) => if !sent { break EndedBy::Upstream },
+                        reason = &mut cut => break end_with_status(&client, reason, EndedBy::Cut).await,
+                    }
                 }
             }
         }

@@ -51,7 +51,8 @@ async fn session(
                 message: "access revoked at 03:17:02Z by security (grant g-7f3a09c1)".into(),
             }
         };
-        pump(client_leg, upstream_leg, cut, observer.as_mut()).await
+        let info = jitgate_session::SessionInfo::default();
+        pump(&info, client_leg, upstream_leg, cut, observer.as_mut()).await
     });
     (kubectl, apiserver, summary)
 }
