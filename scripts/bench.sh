@@ -12,15 +12,25 @@
 #      gateway-nofsync (bench user's cert and grant), kubectl proxy (plain HTTP on loopback), with
 #      the ratios the issue targets;
 #   2. log throughput of a pod with a large log, with the bench client and with real kubectl;
-#   3. the criterion benches of authorization and of the gateway's fixed per-request costs
+#   3. stream throughput with real kubectl, direct, through the gateway and through the TCP
+#      forwarder (l4-proxy): port-forward of BENCH_STREAM_BYTES (`GET /bytes` from a payments-api
+#      pod's server, read by the bench client on the forwarded port), exec stdout of as many
+#      bytes (`head -c N /dev/zero`, counted by the bench client), and exec stdin of
+#      BENCH_STREAM_STDIN_BYTES (into `wc -c`), each over WebSocket and SPDY;
+#   4. the criterion benches of authorization and of the gateway's fixed per-request costs
 #      (client-certificate check, audit append), after the stack is stopped.
 # Results are printed as Markdown and kept in DIR/results.md.
 #
 # Knobs (environment): BENCH_REQUESTS (2000), BENCH_WARMUP (200), BENCH_LOG_BYTES (198000000, a
 # multiple of 99), BENCH_LOG_RUNS (3), BENCH_KUBECTL_RUNS (5), BENCH_AUDIT_FSYNC (true: the
 # gateway's production default), BENCH_KUBECTL (kubectl.1.33 beside kubectl),
-# BENCH_SKIP_CRITERION=1, BENCH_SKIP_LOGS=1 (latency only), BENCH_ENV_gateway and
-# BENCH_ENV_gateway_nofsync (extra environment for one gateway, for A/B runs).
+# BENCH_SKIP_CRITERION=1, BENCH_SKIP_LATENCY=1, BENCH_SKIP_LOGS=1, BENCH_SKIP_STREAMS=1,
+# BENCH_STREAM_BYTES (1073741824), BENCH_STREAM_STDIN_BYTES (268435456), BENCH_STREAM_RUNS (3),
+# BENCH_STREAM_TRANSPORTS (websocket,spdy), BENCH_STREAM_KINDS (port-forward,exec-stdout,
+# exec-stdin), BENCH_STREAM_ENDPOINTS (direct,gateway,l4-proxy; gateway-nofsync may be added),
+# BENCH_ENV_gateway and BENCH_ENV_gateway_nofsync (extra environment for one gateway), and
+# BENCH_BIN_gateway and BENCH_BIN_gateway_nofsync (another jitgate binary for one gateway): for
+# A/B runs in one bench.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$root/.sandbox-bench}
@@ -38,6 +48,12 @@ log_bytes=${BENCH_LOG_BYTES:-198000000}
 log_runs=${BENCH_LOG_RUNS:-3}
 kubectl_runs=${BENCH_KUBECTL_RUNS:-5}
 fsync=${BENCH_AUDIT_FSYNC:-true}
+stream_bytes=${BENCH_STREAM_BYTES:-1073741824}
+stream_stdin_bytes=${BENCH_STREAM_STDIN_BYTES:-268435456}
+stream_runs=${BENCH_STREAM_RUNS:-3}
+stream_args=()
+for t in $(tr ',' ' ' <<<"${BENCH_STREAM_TRANSPORTS:-websocket,spdy}"); do stream_args+=(--transport "$t"); done
+for s in $(tr ',' ' ' <<<"${BENCH_STREAM_KINDS:-port-forward,exec-stdout,exec-stdin}"); do stream_args+=(--stream "$s"); done
 if [ $((log_bytes % 99)) -ne 0 ]; then
   echo "bench: BENCH_LOG_BYTES must be a multiple of 99 (the log is folded into 100-byte lines)" >&2
   exit 2
@@ -79,6 +95,10 @@ started=$(date +%s)
 "$sandbox" kubeconfig --dir "$dir" --user jitgate-gateway --out "$dir/gateway.kubeconfig"
 rm -rf "$dir/jitgate" && mkdir -p "$dir/jitgate"
 export JITGATE_CA_DIR=$dir/jitgate/ca
+# The shipped policy signs its webhook notifications with this key; nothing listens for them in
+# the bench (no broker transitions are measured), but the gateway refuses to start without it.
+JITGATE_WEBHOOK_SECRET=${JITGATE_WEBHOOK_SECRET:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}
+export JITGATE_WEBHOOK_SECRET
 # As scripts/stack.sh starts it, but the release build and no OIDC issuer. Two gateways: the
 # production default (audit fsync on every request, or BENCH_AUDIT_FSYNC) and one without fsync,
 # which prices the fsync. They share the CA (one client certificate works for both); each has
@@ -88,7 +108,8 @@ start_gateway() { # NAME FSYNC: sets url_NAME and admin_NAME
   # BENCH_ENV_gateway / BENCH_ENV_gateway_nofsync: extra VAR=value words for that gateway only
   # (e.g. BENCH_ENV_gateway_nofsync="TOKIO_WORKER_THREADS=1"), for A/B runs in one bench.
   extra_env=BENCH_ENV_${name//-/_}
-  env ${!extra_env:-} "$jitgate" serve \
+  local bin_var=BENCH_BIN_${name//-/_}
+  env ${!extra_env:-} "${!bin_var:-$jitgate}" serve \
     --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
     --ca-dir "$JITGATE_CA_DIR" --data-dir "$dir/jitgate/$name" \
     --upstream-kubeconfig "$dir/gateway.kubeconfig" \
@@ -192,7 +213,7 @@ done
   echo "  gateway, gateway-nofsync = jitgate with the bench user's certificate and grant; proxy = kubectl proxy"
   echo
 } | tee "$results"
-"$bench" latency \
+[ -n "${BENCH_SKIP_LATENCY:-}" ] || "$bench" latency \
   --endpoint "direct=$admin_kc" --endpoint "direct-imp=$dir/gateway.kubeconfig" "${impersonation[@]}" \
   --endpoint "gateway=$dir/bench-user/kubeconfig" \
   --endpoint "gateway-nofsync=$dir/bench-user/kubeconfig-nofsync" \
@@ -213,6 +234,19 @@ done
   --cpu "gateway=$pid_gateway" --cpu "proxy=$proxy_pid" \
   --cpu "kube-apiserver=$apiserver_pid" --cpu "node-agent=$node_agent_pid" \
   --check 'gateway/direct>=0.9' | tee -a "$results"
+declare -A stream_kc=([direct]=$admin_kc [gateway]=$dir/bench-user/kubeconfig
+  [gateway-nofsync]=$dir/bench-user/kubeconfig-nofsync [l4-proxy]=$dir/l4-proxy.kubeconfig)
+declare -A stream_pid=([gateway]=$pid_gateway [gateway-nofsync]=$pid_gateway_nofsync [l4-proxy]=$l4_pid)
+for e in $(tr ',' ' ' <<<"${BENCH_STREAM_ENDPOINTS:-direct,gateway,l4-proxy}"); do
+  [ -n "${stream_kc[$e]:-}" ] || { echo "bench: BENCH_STREAM_ENDPOINTS: no endpoint $e (direct, gateway, gateway-nofsync, l4-proxy)" >&2; exit 2; }
+  stream_args+=(--endpoint "$e=${stream_kc[$e]}")
+  [ -z "${stream_pid[$e]:-}" ] || stream_args+=(--cpu "$e=${stream_pid[$e]}")
+  case $e in gateway | gateway-nofsync) stream_args+=(--check "$e/direct>=0.9") ;; esac
+done
+[ -n "${BENCH_SKIP_STREAMS:-}" ] || "$bench" streams "${stream_args[@]}" \
+  --kubectl "$kubectl" --namespace payments --pod "$pod" --port 8080 \
+  --bytes "$stream_bytes" --stdin-bytes "$stream_stdin_bytes" --runs "$stream_runs" \
+  --cpu "kube-apiserver=$apiserver_pid" --cpu "node-agent=$node_agent_pid" | tee -a "$results"
 stop_stack
 
 # Criterion, after the stack is down so the benches have the CPU to themselves.

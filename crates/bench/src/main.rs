@@ -8,6 +8,8 @@
 //!     --endpoint proxy=http://127.0.0.1:PORT --path /api/v1/namespaces/payments/pods/POD \
 //!     --check 'gateway/direct<=1.15' --check 'gateway/proxy<1'
 //! jitgate-bench logs --endpoint … --pod bench-log --kubectl kubectl.1.33 --check 'gateway/direct>=0.9'
+//! jitgate-bench streams --endpoint direct=admin.kubeconfig --endpoint gateway=bench/kubeconfig \
+//!     --kubectl kubectl.1.33 --pod POD --check 'gateway/direct>=0.9'
 //! ```
 //!
 //! Endpoints are `NAME=KUBECONFIG` (server, CA and client certificate of its current context) or
@@ -21,6 +23,7 @@ mod endpoint;
 mod latency;
 mod logs;
 mod stats;
+mod streams;
 mod tcp_proxy;
 
 use std::path::PathBuf;
@@ -108,6 +111,52 @@ enum Cmd {
         #[arg(long = "cpu", value_parser = parse_pid)]
         cpu: Vec<(String, u32)>,
     },
+    /// Stream throughput with the real kubectl: port-forward and exec stdout/stdin, over
+    /// WebSocket and SPDY, through each kubeconfig endpoint, runs interleaved.
+    Streams {
+        /// NAME=KUBECONFIG; repeatable; the first is the baseline.
+        #[arg(long = "endpoint", required = true, value_parser = Endpoint::parse)]
+        endpoints: Vec<Endpoint>,
+        /// The kubectl binary.
+        #[arg(long)]
+        kubectl: PathBuf,
+        /// Namespace of the pod.
+        #[arg(long, default_value = "payments")]
+        namespace: String,
+        /// The pod exec'd into and port-forwarded to (the sandbox's container server).
+        #[arg(long)]
+        pod: String,
+        /// The pod port forwarded; its server must answer `GET /bytes?n=N`.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Streams to measure.
+        #[arg(long = "stream", value_enum,
+              default_values_t = [streams::Kind::PortForward, streams::Kind::ExecStdout, streams::Kind::ExecStdin])]
+        kinds: Vec<streams::Kind>,
+        /// Transports kubectl uses, each stream over each.
+        #[arg(long = "transport", value_enum,
+              default_values_t = [streams::Transport::Websocket, streams::Transport::Spdy])]
+        transports: Vec<streams::Transport>,
+        /// Bytes per port-forward and exec-stdout run.
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
+        /// Bytes per exec-stdin run.
+        #[arg(long, default_value_t = 256 << 20)]
+        stdin_bytes: u64,
+        /// Runs per stream, transport and endpoint.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// A run slower than this many MB/s (after a minute's allowance) is killed as stalled.
+        #[arg(long, default_value_t = 2)]
+        min_mb_per_s: u64,
+        /// A target such as `gateway/direct>=0.9`, judged on the median MB/s of every stream
+        /// and transport; repeatable.
+        #[arg(long = "check")]
+        checks: Vec<Check>,
+        /// NAME=PID of a server process whose CPU time per GiB is reported; repeatable.
+        #[arg(long = "cpu", value_parser = parse_pid)]
+        cpu: Vec<(String, u32)>,
+    },
     /// Forward TCP connections to another address byte for byte (the `l4-proxy` endpoint: the
     /// cost of a hop alone, the floor for any gateway).
     TcpProxy {
@@ -182,6 +231,35 @@ fn main() -> anyhow::Result<()> {
             expect_bytes,
             kubectl: kubectl.as_deref(),
             kubectl_runs,
+            checks: &checks,
+            cpu: &cpu,
+        })),
+        Cmd::Streams {
+            endpoints,
+            kubectl,
+            namespace,
+            pod,
+            port,
+            kinds,
+            transports,
+            bytes,
+            stdin_bytes,
+            runs,
+            min_mb_per_s,
+            checks,
+            cpu,
+        } => rt.block_on(streams::run(&streams::Plan {
+            endpoints: &endpoints,
+            kubectl: &kubectl,
+            namespace: &namespace,
+            pod: &pod,
+            port,
+            kinds: &kinds,
+            transports: &transports,
+            bytes,
+            stdin_bytes,
+            runs,
+            min_rate: min_mb_per_s.saturating_mul(1_000_000),
             checks: &checks,
             cpu: &cpu,
         })),
