@@ -957,54 +957,71 @@ impl Gateway {
         let container = query_values(req.uri().query(), "container")
             .into_iter()
             .next();
-        let (up, key) = crate::session::upstream_websocket_request(uri.clone(), headers.clone());
-        let mut resp = match self.upstream.send_upgrade(up).await {
-            Ok(r) => r,
-            Err(e) => return self.upstream_failed(&draft, &e, started),
+        // Upstream, the gateway speaks the client's family first: the apiserver proxies a SPDY
+        // stream to the kubelet as it is, but translates a WebSocket one, at 2.5–4× the CPU
+        // (docs/benchmarks.md). The other family is the fallback when the first is refused.
+        let order = match transport {
+            ClientTransport::Spdy(_) => [UpstreamFamily::Spdy, UpstreamFamily::WebSocket],
+            ClientTransport::WebSocket(_) => [UpstreamFamily::WebSocket, UpstreamFamily::Spdy],
         };
         let mut fallback_note = String::new();
-        let upstream_protocol = if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            match crate::session::accepted_upstream_protocol(resp.headers(), &key) {
-                Ok(p) => UpstreamExec::WebSocket(p),
-                Err(why) => {
-                    let msg = format!("jitgate could not open the stream upstream: {why}");
-                    let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
-                    return status_response(StatusCode::BAD_GATEWAY, &msg);
+        let mut opened = None;
+        for (attempt, family) in order.into_iter().enumerate() {
+            let (up, key) = match family {
+                UpstreamFamily::WebSocket => {
+                    let (up, key) =
+                        crate::session::upstream_websocket_request(uri.clone(), headers.clone());
+                    (up, Some(key))
                 }
-            }
-        } else if crate::session::may_fall_back_to_spdy(resp.status()) {
-            // An apiserver (or a kubelet behind it) that does not take WebSocket: SPDY, as
-            // client-go falls back too.
-            fallback_note = format!(
-                " (SPDY after the apiserver refused WebSocket with {})",
-                resp.status()
-            );
-            // Read the refusal to its end, so the connection it came on is either reused
-            // cleanly or seen to be closed, before the SPDY request is sent.
-            drain_refusal(resp).await;
-            let up = crate::session::upstream_spdy_request(uri, headers);
-            resp = match self.upstream.send_upgrade(up).await {
+                UpstreamFamily::Spdy => (
+                    crate::session::upstream_spdy_request(uri.clone(), headers.clone()),
+                    None,
+                ),
+            };
+            let resp = match self.upstream.send_upgrade(up).await {
                 Ok(r) => r,
                 Err(e) => return self.upstream_failed(&draft, &e, started),
             };
-            if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-                if !self.responded(&draft, resp.status(), started) {
-                    return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                let checked = match &key {
+                    Some(key) => crate::session::accepted_upstream_protocol(resp.headers(), key)
+                        .map(UpstreamExec::WebSocket),
+                    None => crate::session::accepted_upstream_spdy(resp.headers())
+                        .map(|()| UpstreamExec::Spdy),
+                };
+                match checked {
+                    Ok(protocol) => {
+                        opened = Some((resp, protocol));
+                        break;
+                    }
+                    Err(why) => {
+                        let msg = format!("jitgate could not open the stream upstream: {why}");
+                        let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
+                        return status_response(StatusCode::BAD_GATEWAY, &msg);
+                    }
                 }
-                return self.pass_response(resp);
             }
-            if let Err(why) = crate::session::accepted_upstream_spdy(resp.headers()) {
-                let msg = format!("jitgate could not open the stream upstream: {why}");
-                let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
-                return status_response(StatusCode::BAD_GATEWAY, &msg);
+            if attempt == 0 && crate::session::may_fall_back(resp.status()) {
+                // An apiserver (or a kubelet behind it) that does not take this family.
+                fallback_note = format!(
+                    " ({} after the apiserver refused {} with {})",
+                    order[1].name(),
+                    family.name(),
+                    resp.status()
+                );
+                drain_refusal(resp).await;
+                continue;
             }
-            UpstreamExec::Spdy
-        } else {
             // The apiserver's refusal (no such pod, RBAC, …) reaches kubectl as it is.
             if !self.responded(&draft, resp.status(), started) {
                 return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
             }
             return self.pass_response(resp);
+        }
+        let Some((mut resp, upstream_protocol)) = opened else {
+            let msg = "jitgate could not open the stream upstream over WebSocket or SPDY";
+            let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
+            return status_response(StatusCode::BAD_GATEWAY, msg);
         };
         if !self.responded(&draft, resp.status(), started) {
             return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
@@ -1176,44 +1193,62 @@ impl Gateway {
         headers: http::HeaderMap,
         started: Instant,
     ) -> Response<BoxBody> {
-        let (up, key) = crate::session::upstream_tunnel_request(uri.clone(), headers.clone());
-        let mut resp = match self.upstream.send_upgrade(up).await {
-            Ok(r) => r,
-            Err(e) => return self.upstream_failed(&draft, &e, started),
+        // The client's family first (the apiserver passes plain SPDY through but translates the
+        // WebSocket tunnel), the other when it is refused.
+        let order = match transport {
+            PortForwardTransport::Spdy => [UpstreamFamily::Spdy, UpstreamFamily::WebSocket],
+            PortForwardTransport::Tunnel | PortForwardTransport::Channels(_) => {
+                [UpstreamFamily::WebSocket, UpstreamFamily::Spdy]
+            }
         };
         let mut fallback_note = String::new();
-        let tunnelled = if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Err(why) = crate::session::accepted_upstream_tunnel(resp.headers(), &key) {
-                let msg = format!("jitgate could not open the port-forward upstream: {why}");
-                let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
-                return status_response(StatusCode::BAD_GATEWAY, &msg);
-            }
-            true
-        } else if crate::session::may_fall_back_to_spdy(resp.status()) {
-            fallback_note = format!(
-                " (SPDY after the apiserver refused WebSocket with {})",
-                resp.status()
-            );
-            // Read the refusal to its end, so the connection it came on is either reused
-            // cleanly or seen to be closed, before the SPDY request is sent.
-            drain_refusal(resp).await;
-            let up = crate::session::upstream_portforward_spdy_request(uri, headers);
-            resp = match self.upstream.send_upgrade(up).await {
+        let mut opened = None;
+        for (attempt, family) in order.into_iter().enumerate() {
+            let (up, key) = match family {
+                UpstreamFamily::WebSocket => {
+                    let (up, key) =
+                        crate::session::upstream_tunnel_request(uri.clone(), headers.clone());
+                    (up, Some(key))
+                }
+                UpstreamFamily::Spdy => (
+                    crate::session::upstream_portforward_spdy_request(uri.clone(), headers.clone()),
+                    None,
+                ),
+            };
+            let resp = match self.upstream.send_upgrade(up).await {
                 Ok(r) => r,
                 Err(e) => return self.upstream_failed(&draft, &e, started),
             };
-            if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-                if !self.responded(&draft, resp.status(), started) {
-                    return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                if let Some(key) = &key
+                    && let Err(why) = crate::session::accepted_upstream_tunnel(resp.headers(), key)
+                {
+                    let msg = format!("jitgate could not open the port-forward upstream: {why}");
+                    let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
+                    return status_response(StatusCode::BAD_GATEWAY, &msg);
                 }
-                return self.pass_response(resp);
+                opened = Some((resp, key.is_some()));
+                break;
             }
-            false
-        } else {
+            if attempt == 0 && crate::session::may_fall_back(resp.status()) {
+                fallback_note = format!(
+                    " ({} after the apiserver refused {} with {})",
+                    order[1].name(),
+                    family.name(),
+                    resp.status()
+                );
+                drain_refusal(resp).await;
+                continue;
+            }
             if !self.responded(&draft, resp.status(), started) {
                 return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
             }
             return self.pass_response(resp);
+        }
+        let Some((mut resp, tunnelled)) = opened else {
+            let msg = "jitgate could not open the port-forward upstream over WebSocket or SPDY";
+            let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
+            return status_response(StatusCode::BAD_GATEWAY, msg);
         };
         if !self.responded(&draft, resp.status(), started) {
             return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
@@ -1684,6 +1719,24 @@ fn audit_event(
 async fn drain_refusal(resp: Response<Incoming>) {
     let body = http_body_util::Limited::new(resp.into_body(), 64 * 1024).collect();
     let _ = tokio::time::timeout(Duration::from_secs(1), body).await;
+}
+
+/// The two families of stream transports the apiserver speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpstreamFamily {
+    /// WebSocket (channel protocols; SPDY tunnelled in WebSocket for port-forward).
+    WebSocket,
+    /// Plain SPDY/3.1.
+    Spdy,
+}
+
+impl UpstreamFamily {
+    fn name(self) -> &'static str {
+        match self {
+            Self::WebSocket => "WebSocket",
+            Self::Spdy => "SPDY",
+        }
+    }
 }
 
 /// What the gateway speaks to the apiserver for an exec or attach session.

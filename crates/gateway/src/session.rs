@@ -148,10 +148,10 @@ pub fn stream_set(query: Option<&str>) -> jitgate_session::spdy::StreamSet {
     }
 }
 
-/// Whether a non-101 answer to the gateway's WebSocket upgrade may mean "no WebSocket here"
-/// (so SPDY is tried next), rather than a refusal of the request itself (401, 403, 404, …),
-/// which reaches kubectl as it is.
-pub fn may_fall_back_to_spdy(status: StatusCode) -> bool {
+/// Whether a non-101 answer to the gateway's upgrade may mean "not this transport here" (so the
+/// other family, WebSocket or SPDY, is tried next), rather than a refusal of the request itself
+/// (401, 403, 404, …), which reaches kubectl as it is.
+pub fn may_fall_back(status: StatusCode) -> bool {
     matches!(status.as_u16(), 400 | 405 | 426 | 501)
 }
 
