@@ -223,4 +223,116 @@ mod tests {
             }
         }
     }
+
+    /// A PagerDuty-shaped service on 127.0.0.1 answering `GET /oncalls` with `oncall` as the
+    /// person on call for schedule P1AB2CD (or nobody, or 500).
+    async fn pagerduty_service(oncall: Option<&'static str>, fail: bool) -> String {
+        use http_body_util::Full;
+        use hyper::body::Bytes;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| async move {
+                            let query = req.uri().query().unwrap_or("").to_owned();
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_owned();
+                            let (status, body) = if fail {
+                                (500, "{}".to_owned())
+                            } else if req.uri().path() != "/oncalls"
+                                || !query.contains("schedule_ids%5B%5D=P1AB2CD")
+                                || auth != "Token token=pd-test-key"
+                            {
+                                (
+                                    400,
+                                    format!(
+                                        "{{\"error\":\"unexpected {} {query} {auth}\"}}",
+                                        req.uri().path()
+                                    ),
+                                )
+                            } else {
+                                let oncalls = oncall.map_or(String::new(), |email| format!(
+                                "{{\"user\":{{\"id\":\"PU1\",\"summary\":\"x\",\"email\":\"{email}\"}},\
+                                 \"schedule\":{{\"id\":\"P1AB2CD\"}},\"escalation_level\":1,\
+                                 \"start\":\"2020-01-01T00:00:00Z\",\"end\":\"2099-01-01T00:00:00Z\"}}"
+                            ));
+                                (
+                                    200,
+                                    format!(
+                                        "{{\"oncalls\":[{oncalls}],\"limit\":25,\"offset\":0,\"more\":false}}"
+                                    ),
+                                )
+                            };
+                            let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
+                            *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, std::convert::Infallible>(resp)
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn pagerduty_client(base_url: String) -> PagerDutyClient {
+        let mut config = jitgate_oncall::PagerDutyConfig::new("pd-test-key");
+        config.base_url = base_url;
+        config.cache_ttl = std::time::Duration::ZERO;
+        PagerDutyClient::new(&config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn pagerduty_schedules_are_asked_through_the_api() {
+        let policy = policy_with("pagerduty: { scheduleId: P1AB2CD }");
+        let on_call = OnCallResolver::new(
+            PathBuf::from("/nonexistent/policy.yaml"),
+            Some(pagerduty_client(
+                pagerduty_service(Some("alice@example.com"), false).await,
+            )),
+        );
+        assert_eq!(
+            on_call
+                .answer(&policy, "primary", "alice@example.com", AT)
+                .await,
+            OnCallAnswer::Yes
+        );
+        assert_eq!(
+            on_call
+                .answer(&policy, "primary", "bob@example.com", AT)
+                .await,
+            OnCallAnswer::No
+        );
+        let nobody = OnCallResolver::new(
+            PathBuf::from("/nonexistent/policy.yaml"),
+            Some(pagerduty_client(pagerduty_service(None, false).await)),
+        );
+        assert_eq!(
+            nobody
+                .answer(&policy, "primary", "alice@example.com", AT)
+                .await,
+            OnCallAnswer::No
+        );
+        let broken = OnCallResolver::new(
+            PathBuf::from("/nonexistent/policy.yaml"),
+            Some(pagerduty_client(pagerduty_service(None, true).await)),
+        );
+        assert!(matches!(
+            broken
+                .answer(&policy, "primary", "alice@example.com", AT)
+                .await,
+            OnCallAnswer::Unknown(_)
+        ));
+    }
 }

@@ -42,6 +42,9 @@ pub struct ServeConfig {
     /// The gateway's URL as clients use it (kubeconfigs, `/jitgate/v1/config`); default
     /// `https://<listen address>`.
     pub public_url: Option<String>,
+    /// The PagerDuty-style API for the policy's `pagerduty` schedules: base URL and API key.
+    /// Without it those schedules answer "unknown", which never auto-approves.
+    pub pagerduty: Option<(String, String)>,
     /// Groups whose members may list, revoke and review every request and grant.
     pub admin_groups: Vec<String>,
     /// Groups whose members may read every request and grant.
@@ -285,6 +288,14 @@ pub async fn start(
         config.sinks =
             jitgate_broker::sinks_from_policy(&policy.load(), |name| std::env::var(name).ok())?;
         config.admin_groups = cfg.admin_groups.clone();
+        if let Some((url, key)) = &cfg.pagerduty {
+            let mut pd = jitgate_oncall::PagerDutyConfig::new(key.clone());
+            pd.base_url = url.clone();
+            config.pagerduty = Some(
+                jitgate_oncall::PagerDutyClient::new(&pd)
+                    .map_err(|e| StartError::Policy(format!("the PagerDuty client: {e}")))?,
+            );
+        }
         config.auditor_groups = cfg.auditor_groups.clone();
         jitgate_broker::Broker::start(jitgate_broker::BrokerParts {
             store: sqlite.clone(),

@@ -57,6 +57,14 @@ pub struct ServeArgs {
     /// https://<listen address>.
     #[arg(long)]
     public_url: Option<String>,
+    /// The PagerDuty REST API (or one that speaks its `/oncalls` shape) for the policy's
+    /// `pagerduty` schedules.
+    #[arg(long, default_value = "https://api.pagerduty.com")]
+    pagerduty_url: String,
+    /// The environment variable holding the PagerDuty API key; without it, PagerDuty schedules
+    /// answer "unknown" and never auto-approve.
+    #[arg(long, default_value = "JITGATE_PAGERDUTY_TOKEN")]
+    pagerduty_token_env: String,
     /// Group whose members may list, revoke and review every request and grant (repeatable).
     #[arg(long = "admin-group")]
     admin_groups: Vec<String>,
@@ -167,6 +175,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         policy_file: args.policy.or(file.policy),
         oidc: oidc.clone(),
         public_url: args.public_url.or(file.public_url),
+        pagerduty: std::env::var(&args.pagerduty_token_env)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(|token| (args.pagerduty_url.clone(), token)),
         admin_groups: if args.admin_groups.is_empty() {
             file.admin_group
         } else {
