@@ -218,6 +218,19 @@ impl GatewayStack {
         run_with_deadline(cmd, None, CLI_TIMEOUT)
     }
 
+    /// Runs the `jitgate` CLI like [`Self::jitgate`], with `stdin` as its standard input.
+    pub fn jitgate_with_stdin<I, S>(&self, args: I, stdin: &[u8]) -> StackResult<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(&self.jitgate_bin);
+        cmd.args(args)
+            .env("JITGATE_CA_DIR", &self.ca_dir)
+            .env("JITGATE_DATA_DIR", &self.data_dir);
+        run_with_deadline(cmd, Some(stdin), CLI_TIMEOUT)
+    }
+
     /// `jitgate cert issue` for `user` (TTL 1h) into `out`, with a kubeconfig for the gateway
     /// whose context defaults to `namespace`.
     pub fn issue_cert(

@@ -148,7 +148,10 @@ once_cases!(refused:
 
 once_cases!(oidc: dex_token_is_accepted);
 
-once_cases!(policy: policy_reload_keeps_the_last_good_policy_and_grants_standing_access);
+once_cases!(policy:
+    policy_reload_keeps_the_last_good_policy_and_grants_standing_access,
+    namespace_selector_decides_where_a_profile_may_be_requested,
+);
 
 // Only against a stack whose sandbox refuses WebSocket streams (`scripts/e2e.sh` starts one with
 // `sandbox up --legacy-streaming`): the gateway falls back to SPDY upstream.
@@ -1709,6 +1712,177 @@ fn metric_samples_are_read() {
     assert_eq!(metric(text, "jitgate_active"), None);
 }
 
+/// The policy cases edit the one policy file of the stack: one at a time.
+static POLICY_EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Puts a file's original text back whatever happens in a case.
+struct Restore(std::path::PathBuf, String);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, &self.1);
+    }
+}
+
+/// A profile with `scope.namespaceSelector` may be requested only in namespaces whose labels
+/// match, read by the gateway from the apiserver at request time: the matching namespace is
+/// auto-approved into a grant, the other is refused with the selector named, and `jitgate rbac
+/// render --namespaces-json` renders the profile's Role into the matching namespace only.
+fn namespace_selector_decides_where_a_profile_may_be_requested(env: &GatewayCase) -> CaseResult {
+    let Some(policy_file) = env.stack.policy_file.clone() else {
+        return Err("the stack was started without --policy (JITGATE_POLICY is not set)".into());
+    };
+    let _edit = POLICY_EDITS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let original = std::fs::read_to_string(&policy_file)?;
+    let _restore = Restore(policy_file.clone(), original.clone());
+
+    let ns = env.namespaces(2)?;
+    let (matching, other) = (ns.name(0), ns.name(1));
+    let tier = env.unique("tier");
+    for (namespace, value) in [(matching, tier.as_str()), (other, "elsewhere")] {
+        env.admin
+            .run([
+                "label",
+                "namespace",
+                namespace,
+                &format!("e2e.jitgate.dev/tier={value}"),
+            ])?
+            .checked()?;
+    }
+    let group = env.unique("selector-e2e");
+    let profile = env.unique("labelled");
+    let with_profile = original.replacen(
+        "\nstanding:\n",
+        &format!(
+            "
+  - name: {profile}
+    description: Read pods where the namespace is labelled for it (e2e)
+    rules:
+      - apiGroups: [\"\"]
+        resources: [pods]
+        verbs: [get, list]
+    scope:
+      namespaces: [{matching}, {other}]
+      namespaceSelector: \"e2e.jitgate.dev/tier={tier}\"
+    defaultDuration: 10m
+    maxDuration: 1h
+    requesters: [{group}]
+    approval:
+      autoApprove:
+        groups: [{group}]
+      approverGroups: [sre-leads]
+
+standing:
+"
+        ),
+        1,
+    );
+    ensure!(
+        with_profile != original,
+        "the shipped policy has no `standing:` section to insert a profile before; update this test"
+    );
+    let edited = env.dir("policy")?.join("policy.yaml");
+    std::fs::write(&edited, &with_profile)?;
+    let lint = env
+        .stack
+        .jitgate(["policy".as_ref(), "lint".as_ref(), edited.as_os_str()])?;
+    ensure!(lint.success(), "the test's policy does not lint: {lint}");
+    std::fs::write(&policy_file, &with_profile)?;
+    env.audit.wait_for(
+        "an accepted policy.reload",
+        "policy.reload",
+        10 * SECOND,
+        |e| e["kind"] == "policy.reload" && e["decision"] == "allow",
+    )?;
+
+    let name = env.unique("sel");
+    let user = env
+        .stack
+        .issue_cert(&name, &[&group], matching, &env.dir(&name)?)?;
+    let api = client(env, Some((&user.cert_pem, &user.key_pem)))?;
+    let ask = |namespace: &str| {
+        let body = json!({
+            "profile": profile,
+            "namespace": namespace,
+            "reason": "INC-e2e namespace selector",
+        });
+        api.send(
+            &RawRequest::new("POST", "/jitgate/v1/requests")
+                .header("Content-Type", "application/json")
+                .body(body.to_string()),
+        )
+    };
+    // Wait until the reloaded policy knows the profile (the reload was audited before it took
+    // effect on every thread).
+    let refused = poll(
+        "the request in the namespace that does not match to be refused by its labels",
+        10 * SECOND,
+        Duration::from_millis(200),
+        |last| {
+            let resp = ask(other)?;
+            *last = resp.to_string();
+            Ok((resp.text().contains("namespace selector")).then_some(resp))
+        },
+    )?;
+    ensure!(
+        refused.status == 403
+            && refused.text().contains(other)
+            && refused
+                .text()
+                .contains(&format!("e2e.jitgate.dev/tier={tier}")),
+        "the refusal names the namespace and the selector: {refused}"
+    );
+    let granted = ask(matching)?;
+    let body = granted.json().unwrap_or_default();
+    ensure!(
+        granted.status == 201 || granted.status == 200,
+        "a request where the labels match: {granted}"
+    );
+    ensure!(
+        body["state"] == "active" && body["grant"].is_string() && body["namespace"] == matching,
+        "auto-approved into an active grant: {body}"
+    );
+    let grant = body["grant"].as_str().unwrap_or_default().to_owned();
+    env.audit
+        .wait_for("the grant's activation", &grant, 5 * SECOND, |e| {
+            e["grant"] == grant.as_str()
+        })?;
+
+    // The rendered RBAC follows the selector too: a Role in the matching namespace only.
+    let namespaces = env
+        .admin
+        .run(["get", "namespaces", "-o", "json"])?
+        .checked()?
+        .stdout;
+    let rendered = env
+        .stack
+        .jitgate_with_stdin(
+            [
+                "rbac".as_ref(),
+                "render".as_ref(),
+                "--policy".as_ref(),
+                edited.as_os_str(),
+                "--profile".as_ref(),
+                profile.as_ref(),
+                "--namespaces-json".as_ref(),
+                "-".as_ref(),
+                "--gateway-user".as_ref(),
+                "jitgate-gateway".as_ref(),
+            ],
+            &namespaces,
+        )?
+        .checked()?
+        .stdout_text();
+    ensure!(
+        rendered.contains(&format!("namespace: {matching}"))
+            && !rendered.contains(&format!("namespace: {other}")),
+        "rbac render --namespaces-json for the selector profile:\n{rendered}"
+    );
+    Ok(())
+}
+
 /// The gateway reloads its policy file: a broken edit is refused (audited, the policy in force
 /// stays), a valid one takes effect within seconds — here a standing read-only access for a
 /// group, which needs no grant, reads pods, and cannot exec.
@@ -1718,14 +1892,10 @@ fn policy_reload_keeps_the_last_good_policy_and_grants_standing_access(
     let Some(policy_file) = env.stack.policy_file.clone() else {
         return Err("the stack was started without --policy (JITGATE_POLICY is not set)".into());
     };
+    let _edit = POLICY_EDITS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let original = std::fs::read_to_string(&policy_file)?;
-    // Put the original back whatever happens below.
-    struct Restore(std::path::PathBuf, String);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = std::fs::write(&self.0, &self.1);
-        }
-    }
     let _restore = Restore(policy_file.clone(), original.clone());
 
     let ns = env.namespaces(1)?;

@@ -63,7 +63,7 @@ impl std::fmt::Debug for AuthzSnapshot {
 #[derive(Debug)]
 pub struct GatewayParts {
     /// The apiserver.
-    pub upstream: Upstream,
+    pub upstream: Arc<Upstream>,
     /// Client-certificate verification (the jitgate CA).
     pub certs: CertAuthenticator,
     /// Bearer-token verification (OIDC), if configured.
@@ -81,7 +81,7 @@ pub struct GatewayParts {
 /// The gateway.
 #[derive(Debug)]
 pub struct Gateway {
-    upstream: Upstream,
+    upstream: Arc<Upstream>,
     certs: CertAuthenticator,
     tokens: Option<Arc<dyn TokenAuthenticator>>,
     store: Arc<dyn jitgate_store::GrantStore>,
@@ -1492,46 +1492,13 @@ impl Gateway {
         pod: &str,
         shard: usize,
     ) -> Result<BTreeMap<String, String>, String> {
-        let uri = self
-            .upstream
-            .uri(&format!("/api/v1/namespaces/{namespace}/pods/{pod}"))
-            .map_err(|e| e.to_string())?;
-        let mut req = Request::new(empty());
-        *req.uri_mut() = uri;
-        if let Ok(Some(auth)) = self.upstream.authorization().await
-            && let Ok(v) = HeaderValue::from_str(&auth)
-        {
-            req.headers_mut().insert(header::AUTHORIZATION, v);
-        }
-        req.headers_mut()
-            .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let resp = self
-            .upstream
-            .client(shard)
-            .request(req)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let body = http_body_util::Limited::new(resp.into_body(), 4 << 20)
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        if !status.is_success() {
-            return Err(format!("the apiserver answered {status}"));
-        }
-        #[derive(serde::Deserialize)]
-        struct Meta {
-            #[serde(default)]
-            labels: BTreeMap<String, String>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Pod {
-            metadata: Meta,
-        }
-        serde_json::from_slice::<Pod>(&body)
-            .map(|p| p.metadata.labels)
-            .map_err(|e| e.to_string())
+        self.upstream
+            .object_labels(
+                &format!("/api/v1/namespaces/{namespace}/pods/{pod}"),
+                Some(shard),
+            )
+            .await?
+            .ok_or_else(|| "the pod does not exist".to_owned())
     }
 
     async fn refuse(

@@ -204,7 +204,7 @@ pub async fn start(
     } else {
         cfg.shards
     };
-    let upstream = Upstream::new(upstream_cfg, shards)?;
+    let upstream = Arc::new(Upstream::new(upstream_cfg, shards)?);
     let sqlite =
         Arc::new(jitgate_store::SqliteStore::open(&cfg.data_dir.join("jitgate.db")).await?);
     let store: Arc<dyn jitgate_store::GrantStore> = sqlite.clone();
@@ -297,6 +297,9 @@ pub async fn start(
             );
         }
         config.auditor_groups = cfg.auditor_groups.clone();
+        config.namespace_labels = Some(Arc::new(crate::upstream::ApiserverNamespaceLabels(
+            upstream.clone(),
+        )));
         jitgate_broker::Broker::start(jitgate_broker::BrokerParts {
             store: sqlite.clone(),
             policy: policy.clone(),

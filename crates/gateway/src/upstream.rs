@@ -7,6 +7,7 @@
 //! CPU per request and per byte over HTTP/1.1 than over HTTP/2 in `make bench`
 //! (docs/benchmarks.md): GET p50 through the gateway fell from 1.40× to 1.29× of direct.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -352,8 +353,9 @@ impl Upstream {
         })
     }
 
-    /// Sends an upgrade request (`Connection: Upgrade`) on a connection of its own; the response
-    /// can be upgraded with `hyper::upgrade::on`.
+    /// Sends a request on a connection of its own (closed when the response ends, or kept for
+    /// the upgraded stream): an upgrade (`Connection: Upgrade`), whose response can be upgraded
+    /// with `hyper::upgrade::on`, or a rare request from outside the shards' threads.
     pub async fn send_upgrade(
         &self,
         mut req: http::Request<BoxBody>,
@@ -416,10 +418,93 @@ impl Upstream {
         }
     }
 
+    /// The `metadata.labels` of the object at `path` (e.g. `/api/v1/namespaces/payments`), read
+    /// with the gateway's own credentials; `Ok(None)` when the apiserver says it does not exist.
+    /// With `shard`, on that shard's pooled connections (the caller runs on that shard); without,
+    /// on a connection of its own, so any thread may call it.
+    pub async fn object_labels(
+        &self,
+        path: &str,
+        shard: Option<usize>,
+    ) -> Result<Option<BTreeMap<String, String>>, String> {
+        use http_body_util::BodyExt as _;
+        let uri = self
+            .uri(path)
+            .map_err(|e| format!("the path {path}: {e}"))?;
+        let mut req = http::Request::new(crate::body::empty());
+        *req.uri_mut() = uri;
+        if let Some(auth) = self.authorization().await.map_err(|e| e.to_string())?
+            && let Ok(v) = http::HeaderValue::from_str(&auth)
+        {
+            req.headers_mut().insert(http::header::AUTHORIZATION, v);
+        }
+        req.headers_mut().insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let resp = match shard {
+            Some(shard) => self
+                .client(shard)
+                .request(req)
+                .await
+                .map_err(|e| e.to_string())?,
+            None => self.send_upgrade(req).await.map_err(|e| e.to_string())?,
+        };
+        let status = resp.status();
+        let body = http_body_util::Limited::new(resp.into_body(), 4 << 20)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if status == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(format!(
+                "the apiserver answered {status} to GET {path} with the gateway's credentials"
+            ));
+        }
+        #[derive(Deserialize)]
+        struct Meta {
+            #[serde(default)]
+            labels: BTreeMap<String, String>,
+        }
+        #[derive(Deserialize)]
+        struct Object {
+            metadata: Meta,
+        }
+        serde_json::from_slice::<Object>(&body)
+            .map(|o| Some(o.metadata.labels))
+            .map_err(|e| format!("GET {path} answered something that is not an object: {e}"))
+    }
+
     /// The full upstream URI for a path and query.
     pub fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
         let mut parts = self.server.clone().into_parts();
         parts.path_and_query = Some(path_and_query.parse()?);
         Ok(Uri::from_parts(parts)?)
+    }
+}
+
+/// Namespace labels for the broker (profiles with a `scope.namespaceSelector`), read from the
+/// apiserver with the gateway's own credentials (`jitgate rbac render` gives it `get` on
+/// namespaces). Each lookup opens its own connection: requests are rare, and the broker may run
+/// on any thread.
+#[derive(Debug, Clone)]
+pub struct ApiserverNamespaceLabels(pub Arc<Upstream>);
+
+#[async_trait::async_trait]
+impl jitgate_broker::NamespaceLabels for ApiserverNamespaceLabels {
+    async fn labels(&self, namespace: &str) -> Result<Option<BTreeMap<String, String>>, String> {
+        if namespace.is_empty()
+            || !namespace
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(format!("{namespace:?} is not a namespace name"));
+        }
+        self.0
+            .object_labels(&format!("/api/v1/namespaces/{namespace}"), None)
+            .await
     }
 }

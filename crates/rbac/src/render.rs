@@ -376,7 +376,10 @@ fn gateway_cluster_role(groups: Vec<String>, mode: ImpersonationMode) -> Object 
         Vec::new(),
         &["create"],
     );
-    let rules = match mode {
+    // Its own reads: a namespace's labels, to check a profile's `scope.namespaceSelector` when
+    // access is requested there (namespace objects hold names and labels, no secrets).
+    let read_namespaces = rule("", &["namespaces"], Vec::new(), &["get"]);
+    let mut rules = match mode {
         ImpersonationMode::Legacy => vec![
             rule("", &["users"], Vec::new(), &["impersonate"]),
             rule("", &["groups"], groups, &["impersonate"]),
@@ -433,6 +436,7 @@ fn gateway_cluster_role(groups: Vec<String>, mode: ImpersonationMode) -> Object 
             rules
         }
     };
+    rules.push(read_namespaces);
     Object {
         rules: Some(rules),
         ..object("ClusterRole", meta(GATEWAY_NAME, None, None))
