@@ -70,6 +70,39 @@ impl PtySession {
         env: &[(OsString, OsString)],
         size: PtySize,
     ) -> Result<Self> {
+        let env: Vec<(OsString, Option<OsString>)> = env
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        Self::spawn_with(command, argv, &env, size)
+    }
+
+    /// Starts `cmd` (its program, arguments and environment changes; not its working directory
+    /// or standard streams) in a new pty of `size`.
+    pub fn from_command(cmd: &std::process::Command, size: PtySize) -> Result<Self> {
+        let argv: Vec<OsString> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(std::ffi::OsStr::to_os_string)
+            .collect();
+        let command = argv
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let env: Vec<(OsString, Option<OsString>)> = cmd
+            .get_envs()
+            .map(|(k, v)| (k.to_os_string(), v.map(std::ffi::OsStr::to_os_string)))
+            .collect();
+        Self::spawn_with(command, argv, &env, size)
+    }
+
+    /// Starts `argv` with `env` set (`Some`) or removed (`None`).
+    fn spawn_with(
+        command: String,
+        argv: Vec<OsString>,
+        env: &[(OsString, Option<OsString>)],
+        size: PtySize,
+    ) -> Result<Self> {
         let pair = native_pty_system()
             .openpty(size.native())
             .map_err(|e| pty_error("opening a pty", e))?;
@@ -77,7 +110,10 @@ impl PtySession {
         builder.env_remove("KUBECONFIG");
         builder.env("TERM", "xterm");
         for (k, v) in env {
-            builder.env(k, v);
+            match v {
+                Some(v) => builder.env(k, v),
+                None => builder.env_remove(k),
+            }
         }
         if let Ok(cwd) = std::env::current_dir() {
             builder.cwd(cwd);

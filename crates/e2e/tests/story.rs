@@ -325,28 +325,41 @@ fn story() -> CaseResult {
         .run_jit(&bob, &["kubeconfig", "-n", "payments"])?
         .checked()?;
     let k_bob = world.kubectl(&bob, "1.33")?;
-    let asked = world.run_jit(
-        &bob,
-        &[
-            "request",
-            "oncall-debug",
-            "-n",
-            "payments",
-            "--for",
-            "1m",
-            "--reason",
-            "INC-4212 slow checkout",
-            "-o",
-            "json",
-        ],
+    // On a terminal, `--wait` shows a spinner with the request's id and state until it is
+    // active.
+    let mut waiting = jitgate_e2e::PtySession::from_command(
+        &world.jit(
+            &bob,
+            &[
+                "request",
+                "oncall-debug",
+                "-n",
+                "payments",
+                "--for",
+                "1m",
+                "--reason",
+                "INC-4212 slow checkout",
+                "--wait",
+            ],
+        ),
+        jitgate_e2e::PtySize::new(24, 120),
     )?;
-    ensure!(asked.success(), "bob's request: {asked}");
-    let bob_request = json(&asked)?;
+    waiting.expect("waiting for r-", 30 * SECOND)?;
+    let shown = waiting.expect(" (", 5 * SECOND)?;
+    // `shown` is what follows "waiting for r-": the rest of the id, then " (".
+    let id = format!("r-{}", shown.trim_end_matches(" ("));
     ensure!(
-        bob_request["state"] == "pending",
-        "bob's request should wait: {bob_request}"
+        id.len() > 2 && id[2..].bytes().all(|b| b.is_ascii_alphanumeric()),
+        "no request id in the spinner: {}",
+        waiting.transcript()
     );
-    let id = bob_request["id"].as_str().unwrap_or_default().to_owned();
+    // The spinner turns: a second frame follows the first.
+    waiting.expect("waiting for r-", 5 * SECOND)?;
+    ensure!(
+        waiting.transcript().contains("pending"),
+        "bob's request should wait: {}",
+        waiting.transcript()
+    );
     let own = world.run_jit(&bob, &["approve", &id])?;
     ensure!(
         !own.success() && own.stderr_text().to_lowercase().contains("own"),
@@ -374,6 +387,14 @@ fn story() -> CaseResult {
     ensure!(
         approved["state"] == "active",
         "bob's request after approval: {approved}"
+    );
+    // bob's `--wait` sees it at once, clears the spinner and says what to run.
+    waiting.expect("Access is active", 10 * SECOND)?;
+    let code = waiting.wait(10 * SECOND)?;
+    ensure!(
+        code == 0,
+        "kubectl jit request --wait exited {code}: {}",
+        waiting.transcript()
     );
     let expires_at = approved["grantExpiresAt"]
         .as_str()
