@@ -20,7 +20,7 @@
 //! ```text
 //! scripts/stack.sh up $PWD/.sandbox-gw && source .sandbox-gw/jitgate/env
 //! cargo test -p jitgate-e2e --test gateway -- --ignored
-//! JITGATE_KUBECTL_VERSIONS=1.27,1.30,1.33 …   # which kubectl versions (default 1.27,1.33)
+//! JITGATE_KUBECTL_VERSIONS=1.27,1.30,1.33 …   # which kubectl versions (default 1.27,1.31,1.33)
 //! scripts/stack.sh down .sandbox-gw
 //! ```
 
