@@ -615,6 +615,28 @@ impl Background {
         self.stderr.text()
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Asks the process to stop (`SIGTERM`), as a service manager does; it is not waited for.
+    pub fn terminate(&self) -> Result<()> {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .map_err(|e| HarnessError::io(format!("kill -TERM `{}`", self.command), e))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(HarnessError::io(
+                format!("kill -TERM `{}`", self.command),
+                std::io::Error::other(format!("kill exited {status}")),
+            ))
+        }
+    }
+
     /// Whether kubectl has exited, without waiting.
     pub fn try_status(&mut self) -> Result<Option<ExitStatus>> {
         self.child

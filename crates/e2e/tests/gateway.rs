@@ -27,6 +27,7 @@
 // Test code: `expect` with a message is how a test fails.
 #![allow(clippy::expect_used)]
 
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -100,6 +101,7 @@ kubectl_cases!(
     revocation_cuts_interactive_exec,
     revocation_cuts_port_forward,
     expiry_cuts_watch,
+    shutdown_cuts_exec_and_port_forward,
 );
 
 once_cases!(refused:
@@ -697,6 +699,198 @@ fn revocation_cuts_streams(env: &GatewayCase) -> CaseResult {
 
     let out = k.run(["get", "pods"])?;
     expect_forbidden(&out, &[a, "kubectl jit request"])?;
+    Ok(())
+}
+
+/// Stopping a gateway (`SIGTERM`, as a service manager or a rolling update does) ends every exec
+/// and port-forward session through it within the bound: kubectl shows the reason and exits, and
+/// each end is in the audit log. A gateway of its own (same CA and apiserver, its own store and
+/// audit log), so the suite's gateway stays up.
+fn shutdown_cuts_exec_and_port_forward(env: &GatewayCase) -> CaseResult {
+    use std::io::{Read as _, Write as _};
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &sleeper("sleeper"))?;
+    ns.start_pod(a, &Pod::new("web").ports([8080]))?;
+
+    let data = env.dir("own-gateway")?;
+    let mut serve = Command::new(&env.stack.jitgate_bin);
+    serve
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--ca-dir")
+        .arg(&env.stack.ca_dir)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--upstream-kubeconfig")
+        .arg(env.stack.sandbox_dir.join("gateway.kubeconfig"))
+        .env(
+            "JITGATE_WEBHOOK_SECRET",
+            format!("{}{}", env.unique("secret"), env.unique("key")),
+        )
+        .stdin(std::process::Stdio::null());
+    let mut gateway =
+        jitgate_e2e::Background::spawn_command(serve, "jitgate serve (own gateway)".into())?;
+    let url = gateway.wait_for_stdout("`listening on https://…`", 30 * SECOND, |out| {
+        let text = String::from_utf8_lossy(out);
+        let rest = text.split("listening on ").nth(1)?;
+        let url = rest.split_whitespace().next()?;
+        url.starts_with("https://").then(|| url.to_owned())
+    })?;
+
+    let name = env.unique("shut");
+    let dir = env.dir(&name)?;
+    env.stack
+        .jitgate([
+            "cert".as_ref(),
+            "issue".as_ref(),
+            "--user".as_ref(),
+            name.as_ref(),
+            "--group".as_ref(),
+            "sre".as_ref(),
+            "--ttl".as_ref(),
+            "1h".as_ref(),
+            "--out".as_ref(),
+            dir.as_os_str(),
+            "--server".as_ref(),
+            url.as_ref(),
+            "--namespace".as_ref(),
+            a.as_ref(),
+        ])?
+        .checked()?;
+    env.stack
+        .jitgate([
+            "grant".as_ref(),
+            "create".as_ref(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+            "--user".as_ref(),
+            name.as_ref(),
+            "--profile".as_ref(),
+            "oncall-debug".as_ref(),
+            "-n".as_ref(),
+            a.as_ref(),
+            "--for".as_ref(),
+            "10m".as_ref(),
+            "--reason".as_ref(),
+            "INC-e2e gateway shutdown".as_ref(),
+        ])?
+        .checked()?;
+    let k = env
+        .admin
+        .with_kubeconfig(dir.join("kubeconfig"))
+        .in_namespace(a);
+    wait_for_grant(&k)?;
+
+    enum Held {
+        Exec,
+        Forward(std::net::TcpStream),
+    }
+    let mut sessions = Vec::new();
+    for (transport, k) in remote_command_transports(&k) {
+        let mut exec = k.spawn([
+            "exec",
+            "sleeper",
+            "--",
+            "sh",
+            "-c",
+            "echo started; sleep 600",
+        ])?;
+        exec.wait_for_line("started", 30 * SECOND, |l| l == "started")?;
+        sessions.push((
+            format!("exec, {transport}"),
+            exec,
+            Held::Exec,
+            None::<Duration>,
+        ));
+    }
+    for (transport, k) in port_forward_transports(&k) {
+        let mut forward = k.spawn(["port-forward", "pod/web", ":8080"])?;
+        let addr = forward.wait_for_stdout(
+            "`Forwarding from 127.0.0.1:… -> 8080`",
+            30 * SECOND,
+            |out| forwarded_ipv4(&String::from_utf8_lossy(out), 8080),
+        )?;
+        let mut tcp = std::net::TcpStream::connect(addr)?;
+        tcp.set_read_timeout(Some(10 * SECOND))?;
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")?;
+        let mut first = [0u8; 12];
+        tcp.read_exact(&mut first)?;
+        ensure!(
+            first.starts_with(b"HTTP/1.1 200"),
+            "{transport}: the forwarded GET answered {:?}",
+            String::from_utf8_lossy(&first)
+        );
+        sessions.push((
+            format!("port-forward, {transport}"),
+            forward,
+            Held::Forward(tcp),
+            None,
+        ));
+    }
+
+    gateway.terminate()?;
+    let t0 = Instant::now();
+    while sessions.iter().any(|s| s.3.is_none()) && t0.elapsed() < 15 * SECOND {
+        for (_, process, _, end) in &mut sessions {
+            if end.is_none() && process.try_status()?.is_some() {
+                *end = Some(t0.elapsed());
+            }
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let mut problems = Vec::new();
+    let count = sessions.len();
+    for (what, process, held, end) in sessions {
+        eprintln!(
+            "MEASURED shutdown->{what} end: {} (kubectl {})",
+            end.map_or("never".to_owned(), |d| format!("{} ms", d.as_millis())),
+            env.version
+        );
+        let out = process.stop()?;
+        let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+        if end.is_none_or(|d| d >= CUT_BOUND) {
+            problems.push(format!("{what}: did not end within {CUT_BOUND:?}: {out}"));
+        }
+        if !text.contains("shutting down") {
+            problems.push(format!(
+                "{what}: kubectl does not say the gateway is shutting down: {out}"
+            ));
+        }
+        if let Held::Forward(mut tcp) = held {
+            let mut rest = Vec::new();
+            let _ = tcp.read_to_end(&mut rest);
+        }
+    }
+    let stopped = gateway.wait(10 * SECOND)?;
+    ensure!(problems.is_empty(), "{}", problems.join("\n\n"));
+    ensure!(
+        stopped.success(),
+        "the gateway did not exit cleanly on SIGTERM: {stopped}"
+    );
+    // Every session's end was audited before the gateway exited.
+    let audit = std::fs::read_to_string(data.join("audit.jsonl"))?;
+    let ends = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["kind"] == "stream.end"
+                && e["user"] == name.as_str()
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("shutting down"))
+        })
+        .count();
+    ensure!(
+        ends >= count,
+        "{ends} stream.end lines with the shutdown reason for {count} sessions in {}",
+        data.join("audit.jsonl").display()
+    );
     Ok(())
 }
 

@@ -341,12 +341,18 @@ impl Gateway {
         text
     }
 
-    /// Ends every live stream (shutdown).
-    pub fn cut_all(&self, message: &str) {
+    /// Ends every live stream (shutdown) and waits, at most `grace`, until each has told its
+    /// client why and audited its end; returns how many were still live after `grace`.
+    pub async fn cut_all(&self, message: &str, grace: Duration) -> usize {
         self.streams.cut_all(&CutReason {
             kind: "shutdown",
             message: message.to_owned(),
         });
+        let until = tokio::time::Instant::now() + grace;
+        while !self.streams.is_empty() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.streams.len()
     }
 
     /// Whether the gateway can serve: the store answers.
@@ -929,10 +935,11 @@ impl Gateway {
                 }
                 gateway.metrics.streams_cut(1);
             }
-            drop(guard);
             gateway
                 .stream_ended(&draft, ended_by.as_ref(), 0, bytes_out, started)
                 .await;
+            // Unregistered only once its end is audited: shutdown waits for that.
+            drop(guard);
         });
         let stream = tokio_stream_from(rx);
         Response::from_parts(parts, StreamBody::new(stream).boxed_unsync())
@@ -1140,7 +1147,6 @@ impl Gateway {
                 &mut jitgate_session::pump::PassThrough,
             )
             .await;
-            drop(guard);
             let cut_reason = match &summary.ended_by {
                 EndedBy::Cut(r) | EndedBy::Observer(r) => Some(r.clone()),
                 EndedBy::Upstream | EndedBy::Client => None,
@@ -1173,6 +1179,8 @@ impl Gateway {
                     started,
                 )
                 .await;
+            // Unregistered only once its end is audited: shutdown waits for that.
+            drop(guard);
         });
         head
     }
@@ -1320,8 +1328,8 @@ impl Gateway {
                         until_cut(&mut cut, &deadline),
                     )
                     .await;
-                    drop(guard);
                     gateway.portforward_ended(&draft, &summary, started).await;
+                    drop(guard);
                     return;
                 }
                 (PortForwardTransport::Tunnel, _) => {
@@ -1379,8 +1387,8 @@ impl Gateway {
                 until_cut(&mut cut, &deadline),
             )
             .await;
-            drop(guard);
             gateway.portforward_ended(&draft, &summary, started).await;
+            drop(guard);
         });
         head
     }
@@ -1475,7 +1483,6 @@ impl Gateway {
         if ended_by.is_some() {
             self.metrics.streams_cut(1);
         }
-        drop(guard);
         self.stream_ended(
             &draft,
             ended_by.as_ref(),
@@ -1484,6 +1491,7 @@ impl Gateway {
             started,
         )
         .await;
+        drop(guard);
     }
 
     async fn pod_labels(

@@ -122,8 +122,16 @@ pub struct Running {
 impl Running {
     /// Stops accepting, cuts every stream with a message, and waits for the listeners to end.
     pub async fn stop(self) {
-        self.gateway
-            .cut_all("the jitgate gateway is shutting down; reconnect in a moment");
+        let left = self
+            .gateway
+            .cut_all(
+                "the jitgate gateway is shutting down; reconnect in a moment",
+                Duration::from_secs(3),
+            )
+            .await;
+        if left > 0 {
+            tracing::warn!("{left} streams had not ended 3 s after shutdown began");
+        }
         self.shutdown.cancel();
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), t).await;

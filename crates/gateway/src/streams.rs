@@ -2,8 +2,8 @@
 //! the grant that allowed it, so expiry, revocation and shutdown can end it within a second.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::watch;
 
@@ -21,6 +21,8 @@ struct Entry {
 pub struct StreamRegistry {
     next: AtomicU64,
     streams: Mutex<HashMap<u64, Entry>>,
+    /// Set by [`StreamRegistry::cut_all`]: a stream registered afterwards is born cut.
+    closing: OnceLock<CutReason>,
 }
 
 /// A registered stream; dropping it unregisters the stream.
@@ -44,7 +46,7 @@ impl StreamRegistry {
     /// Registers a stream allowed by `grant`.
     pub fn register(&self, grant: &str) -> StreamGuard<'_> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = watch::channel(None);
+        let (tx, rx) = watch::channel(self.closing.get().cloned());
         if let Ok(mut map) = self.streams.lock() {
             map.insert(
                 id,
@@ -77,8 +79,9 @@ impl StreamRegistry {
         grants
     }
 
-    /// Ends every stream (gateway shutdown).
+    /// Ends every stream (gateway shutdown); a stream registered from now on is cut at once.
     pub fn cut_all(&self, reason: &CutReason) -> usize {
+        let _ = self.closing.set(reason.clone());
         self.cut_where(|_| true, reason)
     }
 
@@ -126,5 +129,19 @@ mod tests {
         assert_eq!(reg.len(), 2);
         drop(a);
         assert_eq!(reg.len(), 1);
+    }
+
+    #[test]
+    fn after_shutdown_began_a_new_stream_is_born_cut() {
+        let reg = StreamRegistry::default();
+        let before = reg.register("g-a");
+        let reason = CutReason {
+            kind: "shutdown",
+            message: "shutting down".into(),
+        };
+        assert_eq!(reg.cut_all(&reason), 1);
+        assert_eq!(before.cut.borrow().as_ref(), Some(&reason));
+        let after = reg.register("g-b");
+        assert_eq!(after.cut.borrow().as_ref(), Some(&reason));
     }
 }

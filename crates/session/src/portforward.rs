@@ -361,6 +361,10 @@ async fn forward(
         tokio::pin!(both);
         tokio::pin!(errors);
         let mut upstream_error: Option<Vec<u8>> = None;
+        // A connection opened after its session was cut (shutdown began) ends at once.
+        if cut.borrow().is_some() {
+            cut.mark_changed();
+        }
         loop {
             tokio::select! {
                 _ = &mut both => break None,
