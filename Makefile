@@ -41,19 +41,21 @@ bench: ## direct vs gateway vs kubectl proxy, side by side, with ratios (see doc
 
 fmt: ## format Rust and Go code
 	cargo fmt --all
-	cd sandbox && gofmt -w ./cmd ./internal
+	cd sandbox && gofmt -w ./cmd ./internal ./dex/cmd
 
 lint: tools ## cargo fmt --check, clippy -D warnings, gofmt, go vet
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	@out=$$(cd sandbox && gofmt -l ./cmd ./internal); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	@out=$$(cd sandbox && gofmt -l ./cmd ./internal ./dex/cmd); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	cd sandbox && go vet ./...
+	cd sandbox/dex && go vet ./cmd/...
 
 unit-test: ## Rust unit and integration tests that need no cluster
 	cargo test --workspace
 
 go-test: ## the sandbox's own Go tests
 	cd sandbox && go test ./...
+	cd sandbox/dex && go test ./cmd/...
 
 e2e: build ## start a fresh test stack (sandbox, Dex, gateway), run the e2e suites, stop it
 	@scripts/e2e.sh "$(TEST_SANDBOX_DIR)"

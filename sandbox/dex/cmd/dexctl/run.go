@@ -261,7 +261,19 @@ func alive(st State) bool {
 	if err != nil {
 		return false
 	}
-	return strings.TrimSuffix(exe, " (deleted)") == st.Binary
+	return samePath(strings.TrimSuffix(exe, " (deleted)"), st.Binary)
+}
+
+// samePath reports whether a and b name the same file: the kernel reports a process's binary
+// with every symlink resolved, while the state holds the path it was started by (which may go
+// through a symlinked cache directory).
+func samePath(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, errA := filepath.EvalSymlinks(a)
+	rb, errB := filepath.EvalSymlinks(b)
+	return errA == nil && errB == nil && ra == rb
 }
 
 func stop(st State) {
