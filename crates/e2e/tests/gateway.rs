@@ -163,6 +163,7 @@ once_cases!(streams:
     revocation_cuts_every_spelling_of_follow_and_watch,
     certificate_expiry_ends_streams,
     plain_websocket_port_forward_and_its_cut,
+    the_apiserver_refusing_a_stream_reaches_the_client_as_it_is,
 );
 
 once_cases!(admin: health_readiness_and_metrics);
@@ -707,7 +708,7 @@ fn revocation_cuts_streams(env: &GatewayCase) -> CaseResult {
 /// each end is in the audit log. A gateway of its own (same CA and apiserver, its own store and
 /// audit log), so the suite's gateway stays up.
 fn shutdown_cuts_exec_and_port_forward(env: &GatewayCase) -> CaseResult {
-    use std::io::{Read as _, Write as _};
+    use std::io::Read as _;
     let ns = env.namespaces(1)?;
     let a = ns.name(0);
     ns.start_pod(a, &sleeper("sleeper"))?;
@@ -810,22 +811,7 @@ fn shutdown_cuts_exec_and_port_forward(env: &GatewayCase) -> CaseResult {
         ));
     }
     for (transport, k) in port_forward_transports(&k) {
-        let mut forward = k.spawn(["port-forward", "pod/web", ":8080"])?;
-        let addr = forward.wait_for_stdout(
-            "`Forwarding from 127.0.0.1:… -> 8080`",
-            30 * SECOND,
-            |out| forwarded_ipv4(&String::from_utf8_lossy(out), 8080),
-        )?;
-        let mut tcp = std::net::TcpStream::connect(addr)?;
-        tcp.set_read_timeout(Some(10 * SECOND))?;
-        tcp.write_all(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")?;
-        let mut first = [0u8; 12];
-        tcp.read_exact(&mut first)?;
-        ensure!(
-            first.starts_with(b"HTTP/1.1 200"),
-            "{transport}: the forwarded GET answered {:?}",
-            String::from_utf8_lossy(&first)
-        );
+        let (forward, tcp) = forward_with_open_connection(&k, transport)?;
         sessions.push((
             format!("port-forward, {transport}"),
             forward,
@@ -1769,6 +1755,91 @@ fn cluster_scoped_nodes(env: &GatewayCase) -> CaseResult {
     refused_elsewhere(env, "GET", |_| "/api/v1/nodes".to_owned(), &[], &["nodes"])
 }
 
+/// An authorized upgrade the apiserver refuses (here: no such pod) is not retried in the other
+/// family and reaches the client as the apiserver said it, for every upgrade form kubectl
+/// sends; the response line is audited with that status.
+fn the_apiserver_refusing_a_stream_reaches_the_client_as_it_is(env: &GatewayCase) -> CaseResult {
+    // A real namespace with the profile's Roles, so the apiserver's own answer is about the pod.
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    let (user, k) = env.cert_user("refusedup", a)?;
+    let _grant = env
+        .stack
+        .create_grant(&user.name, &[a], "10m", "INC-e2e upstream refusal")?;
+    wait_for_grant(&k)?;
+    let raw = client(env, Some((&user.cert_pem, &user.key_pem)))?;
+    let websocket = |protocol: &'static str| {
+        vec![
+            ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Protocol", protocol),
+        ]
+    };
+    let spdy = |protocol: &'static str| {
+        vec![
+            ("Connection", "Upgrade"),
+            ("Upgrade", "SPDY/3.1"),
+            ("X-Stream-Protocol-Version", protocol),
+        ]
+    };
+    let exec = format!("/api/v1/namespaces/{a}/pods/missing/exec?command=true&stdout=true");
+    let forward = format!("/api/v1/namespaces/{a}/pods/missing/portforward");
+    let forms = [
+        (
+            "exec, WebSocket v5",
+            "GET",
+            &exec,
+            websocket("v5.channel.k8s.io"),
+        ),
+        ("exec, SPDY", "POST", &exec, spdy("v4.channel.k8s.io")),
+        (
+            "port-forward, SPDY in WebSocket",
+            "GET",
+            &forward,
+            websocket("SPDY/3.1+portforward.k8s.io"),
+        ),
+        (
+            "port-forward, SPDY",
+            "POST",
+            &forward,
+            spdy("portforward.k8s.io"),
+        ),
+    ];
+    for (form, method, target, headers) in forms {
+        let before = env.audit.events()?.len();
+        let mut req = RawRequest::new(method, target.clone());
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = raw.send(&req)?;
+        let body = resp
+            .json()
+            .ok_or_else(|| format!("{form}: the refusal is not JSON: {resp}"))?;
+        ensure!(
+            resp.status == 404
+                && body["kind"] == "Status"
+                && body["reason"] == "NotFound"
+                && body["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("\"missing\" not found")),
+            "{form}: want the apiserver's 404 NotFound Status for pod missing, got {resp}"
+        );
+        // The response line is in the file before the response leaves the gateway.
+        let lines = env.audit.events()?;
+        let responses: Vec<&Value> = lines[before.min(lines.len())..]
+            .iter()
+            .filter(|e| e["kind"] == "response" && e["user"] == user.name.as_str())
+            .collect();
+        ensure!(
+            responses.len() == 1 && responses[0]["status"] == 404,
+            "{form}: want one audited response with status 404, found {responses:?}"
+        );
+    }
+    Ok(())
+}
+
 /// In the granted namespace, what the profile does not allow.
 fn refused_in_granted(
     env: &GatewayCase,
@@ -2242,11 +2313,37 @@ fn revocation_cuts_interactive_exec(env: &GatewayCase) -> CaseResult {
     Ok(())
 }
 
+/// Starts `kubectl port-forward pod/web :8080` and opens a connection through it that stays
+/// open: one request answered, the connection kept alive.
+fn forward_with_open_connection(
+    k: &Kubectl,
+    transport: impl std::fmt::Display,
+) -> Result<(jitgate_e2e::Background, std::net::TcpStream), Box<dyn std::error::Error>> {
+    use std::io::{Read as _, Write as _};
+    let mut forward = k.spawn(["port-forward", "pod/web", ":8080"])?;
+    let addr = forward.wait_for_stdout(
+        "`Forwarding from 127.0.0.1:… -> 8080`",
+        30 * SECOND,
+        |out| forwarded_ipv4(&String::from_utf8_lossy(out), 8080),
+    )?;
+    let mut tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(10 * SECOND))?;
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")?;
+    let mut first = [0u8; 12];
+    tcp.read_exact(&mut first)?;
+    ensure!(
+        first.starts_with(b"HTTP/1.1 200"),
+        "{transport}: the forwarded GET answered {:?}",
+        String::from_utf8_lossy(&first)
+    );
+    Ok((forward, tcp))
+}
+
 /// Revoking the grant ends `kubectl port-forward` with an open TCP connection through it on
 /// every transport within the bound; kubectl shows why and exits, and the open connection is
 /// closed.
 fn revocation_cuts_port_forward(env: &GatewayCase) -> CaseResult {
-    use std::io::{Read as _, Write as _};
+    use std::io::Read as _;
     let ns = env.namespaces(1)?;
     let a = ns.name(0);
     ns.start_pod(a, &Pod::new("web").ports([8080]))?;
@@ -2257,23 +2354,7 @@ fn revocation_cuts_port_forward(env: &GatewayCase) -> CaseResult {
     wait_for_grant(&k)?;
     let mut sessions = Vec::new();
     for (transport, k) in port_forward_transports(&k) {
-        let mut forward = k.spawn(["port-forward", "pod/web", ":8080"])?;
-        let addr = forward.wait_for_stdout(
-            "`Forwarding from 127.0.0.1:… -> 8080`",
-            30 * SECOND,
-            |out| forwarded_ipv4(&String::from_utf8_lossy(out), 8080),
-        )?;
-        // An open connection: one request answered, the connection kept alive.
-        let mut tcp = std::net::TcpStream::connect(addr)?;
-        tcp.set_read_timeout(Some(10 * SECOND))?;
-        tcp.write_all(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")?;
-        let mut first = [0u8; 12];
-        tcp.read_exact(&mut first)?;
-        ensure!(
-            first.starts_with(b"HTTP/1.1 200"),
-            "{transport}: the forwarded GET answered {:?}",
-            String::from_utf8_lossy(&first)
-        );
+        let (forward, tcp) = forward_with_open_connection(&k, transport)?;
         sessions.push((transport, forward, tcp, None::<Duration>));
     }
     let reason = env.unique("INC-pf-revoked");

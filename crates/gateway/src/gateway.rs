@@ -945,6 +945,68 @@ impl Gateway {
         Response::from_parts(parts, StreamBody::new(stream).boxed_unsync())
     }
 
+    /// Opens an upgraded stream upstream in the families of `order`, the second only when the
+    /// apiserver refuses the first (see [`crate::session::may_fall_back`]). `request` builds the
+    /// upgrade request for a family (with the WebSocket key, if any); `accept` checks the
+    /// apiserver's 101 against it. Returns the switched response, what `accept` made of it and a
+    /// note naming a fallback for the audit line, or the response kubectl gets instead (the
+    /// apiserver's own refusal as it is, or a Status); every outcome is audited.
+    async fn open_upstream_stream<T>(
+        self: &Arc<Self>,
+        draft: &Draft,
+        started: Instant,
+        order: [UpstreamFamily; 2],
+        what: &str,
+        mut request: impl FnMut(UpstreamFamily) -> (Request<BoxBody>, Option<String>),
+        accept: impl Fn(&http::HeaderMap, Option<&str>) -> Result<T, String>,
+    ) -> Result<(Response<Incoming>, T, String), Response<BoxBody>> {
+        let mut fallback_note = String::new();
+        for (attempt, family) in order.into_iter().enumerate() {
+            let (up, key) = request(family);
+            let resp = match self.upstream.send_upgrade(up).await {
+                Ok(r) => r,
+                Err(e) => return Err(self.upstream_failed(draft, &e, started)),
+            };
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                return match accept(resp.headers(), key.as_deref()) {
+                    Ok(accepted) => {
+                        if !self.responded(draft, resp.status(), started) {
+                            return Err(status_response(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                AUDIT_DOWN,
+                            ));
+                        }
+                        Ok((resp, accepted, fallback_note))
+                    }
+                    Err(why) => {
+                        let msg = format!("jitgate could not open {what} upstream: {why}");
+                        let _ = self.responded(draft, StatusCode::BAD_GATEWAY, started);
+                        Err(status_response(StatusCode::BAD_GATEWAY, &msg))
+                    }
+                };
+            }
+            if attempt == 0 && crate::session::may_fall_back(resp.status()) {
+                // An apiserver (or a kubelet behind it) that does not take this family.
+                fallback_note = format!(
+                    " ({} after the apiserver refused {} with {})",
+                    order[1].name(),
+                    family.name(),
+                    resp.status()
+                );
+                drain_refusal(resp).await;
+                continue;
+            }
+            // The apiserver's refusal (no such pod, RBAC, …) reaches kubectl as it is.
+            if !self.responded(draft, resp.status(), started) {
+                return Err(status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN));
+            }
+            return Err(self.pass_response(resp));
+        }
+        let msg = format!("jitgate could not open {what} upstream over WebSocket or SPDY");
+        let _ = self.responded(draft, StatusCode::BAD_GATEWAY, started);
+        Err(status_response(StatusCode::BAD_GATEWAY, &msg))
+    }
+
     /// An exec or attach session: the gateway's own upgrade to the apiserver (WebSocket v5,
     /// or SPDY when the apiserver refuses WebSocket), then `101` to kubectl in the transport it
     /// asked for, then the session core between the two until the command ends, kubectl
@@ -971,83 +1033,46 @@ impl Gateway {
             ClientTransport::Spdy(_) => [UpstreamFamily::Spdy, UpstreamFamily::WebSocket],
             ClientTransport::WebSocket(_) => [UpstreamFamily::WebSocket, UpstreamFamily::Spdy],
         };
-        let mut fallback_note = String::new();
-        let mut opened = None;
-        for (attempt, family) in order.into_iter().enumerate() {
-            let (up, key) = match family {
-                UpstreamFamily::WebSocket => {
-                    let (up, key) =
-                        crate::session::upstream_websocket_request(uri.clone(), headers.clone());
-                    (up, Some(key))
-                }
-                UpstreamFamily::Spdy => (
-                    crate::session::upstream_spdy_request(uri.clone(), headers.clone()),
-                    None,
-                ),
-            };
-            let resp = match self.upstream.send_upgrade(up).await {
-                Ok(r) => r,
-                Err(e) => return self.upstream_failed(&draft, &e, started),
-            };
-            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                let checked = match &key {
-                    Some(key) => crate::session::accepted_upstream_protocol(resp.headers(), key)
+        let opened = self
+            .open_upstream_stream(
+                &draft,
+                started,
+                order,
+                "the stream",
+                |family| match family {
+                    UpstreamFamily::WebSocket => {
+                        let (up, key) = crate::session::upstream_websocket_request(
+                            uri.clone(),
+                            headers.clone(),
+                        );
+                        (up, Some(key))
+                    }
+                    UpstreamFamily::Spdy => (
+                        crate::session::upstream_spdy_request(uri.clone(), headers.clone()),
+                        None,
+                    ),
+                },
+                |answer, key| match key {
+                    Some(key) => crate::session::accepted_upstream_protocol(answer, key)
                         .map(UpstreamExec::WebSocket),
-                    None => crate::session::accepted_upstream_spdy(resp.headers())
-                        .map(|()| UpstreamExec::Spdy),
-                };
-                match checked {
-                    Ok(protocol) => {
-                        opened = Some((resp, protocol));
-                        break;
+                    None => {
+                        crate::session::accepted_upstream_spdy(answer).map(|()| UpstreamExec::Spdy)
                     }
-                    Err(why) => {
-                        let msg = format!("jitgate could not open the stream upstream: {why}");
-                        let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
-                        return status_response(StatusCode::BAD_GATEWAY, &msg);
-                    }
-                }
-            }
-            if attempt == 0 && crate::session::may_fall_back(resp.status()) {
-                // An apiserver (or a kubelet behind it) that does not take this family.
-                fallback_note = format!(
-                    " ({} after the apiserver refused {} with {})",
-                    order[1].name(),
-                    family.name(),
-                    resp.status()
-                );
-                drain_refusal(resp).await;
-                continue;
-            }
-            // The apiserver's refusal (no such pod, RBAC, …) reaches kubectl as it is.
-            if !self.responded(&draft, resp.status(), started) {
-                return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
-            }
-            return self.pass_response(resp);
-        }
-        let Some((mut resp, upstream_protocol)) = opened else {
-            let msg = "jitgate could not open the stream upstream over WebSocket or SPDY";
-            let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
-            return status_response(StatusCode::BAD_GATEWAY, msg);
+                },
+            )
+            .await;
+        let (mut resp, upstream_protocol, fallback_note) = match opened {
+            Ok(opened) => opened,
+            Err(answered) => return answered,
         };
-        if !self.responded(&draft, resp.status(), started) {
-            return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
-        }
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
         let client_upgrade = hyper::upgrade::on(&mut req);
         let head = crate::session::client_switching_response(transport, req.headers());
         let gateway = Arc::clone(self);
         tokio::spawn(async move {
-            let (client, upstream) = match tokio::join!(client_upgrade, upstream_upgrade) {
-                (Ok(c), Ok(u)) => (TokioIo::new(c), TokioIo::new(u)),
-                (c, u) => {
-                    tracing::debug!(
-                        "upgrade failed: client {:?}, upstream {:?}",
-                        c.err(),
-                        u.err()
-                    );
-                    return;
-                }
+            let Some((client, upstream)) = both_upgraded(client_upgrade, upstream_upgrade).await
+            else {
+                return;
             };
             let upstream_leg = match upstream_protocol {
                 UpstreamExec::WebSocket(p) => {
@@ -1209,73 +1234,46 @@ impl Gateway {
                 [UpstreamFamily::WebSocket, UpstreamFamily::Spdy]
             }
         };
-        let mut fallback_note = String::new();
-        let mut opened = None;
-        for (attempt, family) in order.into_iter().enumerate() {
-            let (up, key) = match family {
-                UpstreamFamily::WebSocket => {
-                    let (up, key) =
-                        crate::session::upstream_tunnel_request(uri.clone(), headers.clone());
-                    (up, Some(key))
-                }
-                UpstreamFamily::Spdy => (
-                    crate::session::upstream_portforward_spdy_request(uri.clone(), headers.clone()),
-                    None,
-                ),
-            };
-            let resp = match self.upstream.send_upgrade(up).await {
-                Ok(r) => r,
-                Err(e) => return self.upstream_failed(&draft, &e, started),
-            };
-            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                if let Some(key) = &key
-                    && let Err(why) = crate::session::accepted_upstream_tunnel(resp.headers(), key)
-                {
-                    let msg = format!("jitgate could not open the port-forward upstream: {why}");
-                    let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
-                    return status_response(StatusCode::BAD_GATEWAY, &msg);
-                }
-                opened = Some((resp, key.is_some()));
-                break;
-            }
-            if attempt == 0 && crate::session::may_fall_back(resp.status()) {
-                fallback_note = format!(
-                    " ({} after the apiserver refused {} with {})",
-                    order[1].name(),
-                    family.name(),
-                    resp.status()
-                );
-                drain_refusal(resp).await;
-                continue;
-            }
-            if !self.responded(&draft, resp.status(), started) {
-                return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
-            }
-            return self.pass_response(resp);
-        }
-        let Some((mut resp, tunnelled)) = opened else {
-            let msg = "jitgate could not open the port-forward upstream over WebSocket or SPDY";
-            let _ = self.responded(&draft, StatusCode::BAD_GATEWAY, started);
-            return status_response(StatusCode::BAD_GATEWAY, msg);
+        let opened = self
+            .open_upstream_stream(
+                &draft,
+                started,
+                order,
+                "the port-forward",
+                |family| match family {
+                    UpstreamFamily::WebSocket => {
+                        let (up, key) =
+                            crate::session::upstream_tunnel_request(uri.clone(), headers.clone());
+                        (up, Some(key))
+                    }
+                    UpstreamFamily::Spdy => (
+                        crate::session::upstream_portforward_spdy_request(
+                            uri.clone(),
+                            headers.clone(),
+                        ),
+                        None,
+                    ),
+                },
+                |answer, key| match key {
+                    Some(key) => {
+                        crate::session::accepted_upstream_tunnel(answer, key).map(|()| true)
+                    }
+                    None => Ok(false),
+                },
+            )
+            .await;
+        let (mut resp, tunnelled, fallback_note) = match opened {
+            Ok(opened) => opened,
+            Err(answered) => return answered,
         };
-        if !self.responded(&draft, resp.status(), started) {
-            return status_response(StatusCode::SERVICE_UNAVAILABLE, AUDIT_DOWN);
-        }
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
         let client_upgrade = hyper::upgrade::on(&mut req);
         let head = crate::session::portforward_switching_response(transport, req.headers());
         let gateway = Arc::clone(self);
         tokio::spawn(async move {
-            let (client, upstream) = match tokio::join!(client_upgrade, upstream_upgrade) {
-                (Ok(c), Ok(u)) => (TokioIo::new(c), TokioIo::new(u)),
-                (c, u) => {
-                    tracing::debug!(
-                        "upgrade failed: client {:?}, upstream {:?}",
-                        c.err(),
-                        u.err()
-                    );
-                    return;
-                }
+            let Some((client, upstream)) = both_upgraded(client_upgrade, upstream_upgrade).await
+            else {
+                return;
             };
             let upstream_conn = if tunnelled {
                 let tunnel = jitgate_spdy::WebSocketTunnel::from_upgraded(
@@ -1445,22 +1443,14 @@ impl Gateway {
         deadline: Deadline,
     ) {
         let started = Instant::now();
-        let (client, upstream) = match tokio::join!(client, upstream) {
-            (Ok(c), Ok(u)) => (c, u),
-            (c, u) => {
-                tracing::debug!(
-                    "upgrade failed: client {:?}, upstream {:?}",
-                    c.err(),
-                    u.err()
-                );
-                return;
-            }
+        let Some((client, upstream)) = both_upgraded(client, upstream).await else {
+            return;
         };
         let grant = draft.grant.clone().unwrap_or_default();
         let guard = self.streams.register(&grant);
         let mut cut = guard.cut.clone();
-        let (client_read, client_write) = tokio::io::split(TokioIo::new(client));
-        let (upstream_read, upstream_write) = tokio::io::split(TokioIo::new(upstream));
+        let (client_read, client_write) = tokio::io::split(client);
+        let (upstream_read, upstream_write) = tokio::io::split(upstream);
         let bytes_in = Arc::new(AtomicU64::new(0));
         let bytes_out = Arc::new(AtomicU64::new(0));
         let mut to_upstream = tokio::spawn(pump(client_read, upstream_write, bytes_in.clone()));
@@ -1753,6 +1743,28 @@ fn standing_grants(
 /// Verbs that only read: their decision line may be synced while the request is upstream.
 fn is_read_only(verb: &str) -> bool {
     matches!(verb, "get" | "list" | "watch")
+}
+
+/// One end of an upgraded (101) connection.
+type UpgradedIo = TokioIo<hyper::upgrade::Upgraded>;
+
+/// Both ends of an upgraded connection, once the client's and the apiserver's 101 have taken
+/// effect; `None` (logged) when either failed, e.g. the client left in between.
+async fn both_upgraded(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+) -> Option<(UpgradedIo, UpgradedIo)> {
+    match tokio::join!(client, upstream) {
+        (Ok(c), Ok(u)) => Some((TokioIo::new(c), TokioIo::new(u))),
+        (c, u) => {
+            tracing::debug!(
+                "upgrade failed: client {:?}, upstream {:?}",
+                c.err(),
+                u.err()
+            );
+            None
+        }
+    }
 }
 
 /// Resolves, with the reason to tell the user, once a stream must end: its grant was revoked
