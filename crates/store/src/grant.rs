@@ -1,7 +1,5 @@
 //! What a grant is: its id, its terms, and whether it is in force at a given moment.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
@@ -15,71 +13,12 @@ pub const MAX_NAMESPACES: usize = 64;
 /// Longest pod name glob or label selector, in bytes.
 pub const MAX_SELECTOR_LEN: usize = 1024;
 
-/// A grant id: `g-` followed by 8 lowercase hex digits, e.g. `g-7f3a09c1`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct GrantId(String);
-
-impl GrantId {
-    /// Parses a grant id typed by a person or read from a request.
-    pub fn parse(text: &str) -> Result<Self, StoreError> {
-        let valid = text.len() == 10
-            && text.starts_with("g-")
-            && text[2..]
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if valid {
-            Ok(Self(text.to_owned()))
-        } else {
-            let mut shown: String = text.chars().take(40).collect();
-            if shown.len() < text.len() {
-                shown.push('…');
-            }
-            Err(StoreError::InvalidGrantId { id: shown })
-        }
-    }
-
-    /// A new random id.
-    pub(crate) fn random() -> Result<Self, StoreError> {
-        let mut bytes = [0u8; 4];
-        getrandom::fill(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
-        Ok(Self(format!(
-            "g-{:02x}{:02x}{:02x}{:02x}",
-            bytes[0], bytes[1], bytes[2], bytes[3]
-        )))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for GrantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for GrantId {
-    type Error = StoreError;
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        Self::parse(&text)
-    }
-}
-
-impl From<GrantId> for String {
-    fn from(id: GrantId) -> Self {
-        id.0
-    }
-}
-
-impl std::str::FromStr for GrantId {
-    type Err = StoreError;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text)
-    }
-}
+crate::id::prefixed_id!(
+    /// A grant id: `g-` followed by 8 lowercase hex digits, e.g. `g-7f3a09c1`.
+    GrantId,
+    "g-",
+    InvalidGrantId
+);
 
 /// The terms of a grant to create. Identity fields come from authentication, never from a
 /// request body.

@@ -39,6 +39,7 @@
 mod clock;
 mod error;
 mod grant;
+mod id;
 mod request;
 mod sqlite;
 mod sqlite_request;

@@ -27,71 +27,12 @@ pub const MAX_APPROVALS_REQUIRED: u32 = 64;
 /// Most items one list returns.
 pub const MAX_LIST_LIMIT: u32 = 10_000;
 
-/// An access request id: `r-` followed by 8 lowercase hex digits, e.g. `r-7f3a09c1`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RequestId(String);
-
-impl RequestId {
-    /// Parses a request id typed by a person or read from a request.
-    pub fn parse(text: &str) -> Result<Self, StoreError> {
-        let valid = text.len() == 10
-            && text.starts_with("r-")
-            && text[2..]
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if valid {
-            Ok(Self(text.to_owned()))
-        } else {
-            let mut shown: String = text.chars().take(40).collect();
-            if shown.len() < text.len() {
-                shown.push('…');
-            }
-            Err(StoreError::InvalidRequestId { id: shown })
-        }
-    }
-
-    /// A new random id.
-    pub(crate) fn random() -> Result<Self, StoreError> {
-        let mut bytes = [0u8; 4];
-        getrandom::fill(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
-        Ok(Self(format!(
-            "r-{:02x}{:02x}{:02x}{:02x}",
-            bytes[0], bytes[1], bytes[2], bytes[3]
-        )))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for RequestId {
-    type Error = StoreError;
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        Self::parse(&text)
-    }
-}
-
-impl From<RequestId> for String {
-    fn from(id: RequestId) -> Self {
-        id.0
-    }
-}
-
-impl std::str::FromStr for RequestId {
-    type Err = StoreError;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text)
-    }
-}
+crate::id::prefixed_id!(
+    /// An access request id: `r-` followed by 8 lowercase hex digits, e.g. `r-7f3a09c1`.
+    RequestId,
+    "r-",
+    InvalidRequestId
+);
 
 /// Where an access request is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
