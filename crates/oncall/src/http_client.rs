@@ -2,21 +2,14 @@
 //! configured CA bundle, and plain HTTP only to loopback addresses (for tests).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Uri;
-use http_body_util::Full;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::OnCallError;
 
 /// The pooled HTTP/1.1 client type.
-pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) use jitgate_outbound::HttpClient;
 
 /// A validated base URL: `https://host[:port][/prefix]`, or `http://` to a loopback host.
 #[derive(Debug, Clone)]
@@ -79,56 +72,18 @@ pub(crate) fn is_loopback(host: &str) -> bool {
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Builds the client. With `ca_pem`, only the certificates in it are trusted; without, the
-/// Mozilla root program's roots compiled into the binary (so no system store is needed).
+/// Builds the client ([`jitgate_outbound`]'s). With `ca_pem`, only the certificates in it are
+/// trusted; without, the Mozilla root program's roots compiled into the binary (so no system
+/// store is needed). Plain http is allowed by the connector but only ever used for URLs that
+/// passed `BaseUrl::parse`, which admits it for loopback hosts alone.
 pub(crate) fn build(
     ca_pem: Option<&[u8]>,
     connect_timeout: Duration,
 ) -> Result<HttpClient, OnCallError> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_pem {
-        Some(pem) => {
-            let mut reader = pem;
-            for cert in rustls_pemfile::certs(&mut reader) {
-                let cert = cert.map_err(|e| OnCallError::CaBundle {
-                    problem: e.to_string(),
-                })?;
-                roots.add(cert).map_err(|e| OnCallError::CaBundle {
-                    problem: e.to_string(),
-                })?;
-            }
-            if roots.is_empty() {
-                return Err(OnCallError::CaBundle {
-                    problem: "it contains no certificate".into(),
-                });
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|source| OnCallError::Tls { source })?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(connect_timeout));
-    // Plain http is allowed by the connector but only ever used for URLs that passed
-    // `BaseUrl::parse`, which admits it for loopback hosts alone.
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector))
+    jitgate_outbound::build(ca_pem, connect_timeout).map_err(|e| match e {
+        jitgate_outbound::BuildError::CaBundle { problem } => OnCallError::CaBundle { problem },
+        jitgate_outbound::BuildError::Tls { source } => OnCallError::Tls { source },
+    })
 }
 
 #[cfg(test)]
