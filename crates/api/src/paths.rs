@@ -314,40 +314,18 @@ impl RequestQuery {
     /// The query string, without `?`.
     #[must_use]
     pub fn to_query(&self) -> String {
-        let mut pairs = vec![("scope", self.scope.as_str().to_owned())];
-        if !self.states.is_empty() {
-            let states: Vec<&str> = self.states.iter().map(|s| s.as_str()).collect();
-            pairs.push(("state", states.join(",")));
-        }
-        if let Some(limit) = self.limit {
-            pairs.push(("limit", limit.to_string()));
-        }
-        join_query(&pairs)
+        let states: Vec<&str> = self.states.iter().map(|s| s.as_str()).collect();
+        list_query(self.scope.as_str(), &states, self.limit)
     }
 
     /// Parses a query string (without `?`), as the server does.
     pub fn parse(query: &str) -> Result<Self, ApiError> {
-        let mut out = Self::default();
-        for (key, value) in query_pairs(query, &["scope", "state", "limit"])? {
-            match key {
-                "scope" => out.scope = value.parse()?,
-                "state" => {
-                    for state in value.split(',').filter(|s| !s.is_empty()) {
-                        let state: RequestState =
-                            state
-                                .parse()
-                                .map_err(|e: ApiError| ApiError::InvalidQuery {
-                                    reason: e.to_string(),
-                                })?;
-                        if !out.states.contains(&state) {
-                            out.states.push(state);
-                        }
-                    }
-                }
-                _ => out.limit = Some(parse_limit(&value)?),
-            }
-        }
-        Ok(out)
+        let parts = parse_list_query::<_, RequestState>(query)?;
+        Ok(Self {
+            scope: parts.scope.unwrap_or_default(),
+            states: parts.states,
+            limit: parts.limit,
+        })
     }
 
     /// The number of items to return: `limit` capped, or the cap.
@@ -355,6 +333,59 @@ impl RequestQuery {
     pub fn effective_limit(&self) -> u32 {
         self.limit.map_or(MAX_LIST_ITEMS, |l| l.min(MAX_LIST_ITEMS))
     }
+}
+
+/// `scope=…&state=a,b&limit=n` of a list query (state and limit only when set).
+fn list_query(scope: &str, states: &[&str], limit: Option<u32>) -> String {
+    let mut pairs = vec![("scope", scope.to_owned())];
+    if !states.is_empty() {
+        pairs.push(("state", states.join(",")));
+    }
+    if let Some(limit) = limit {
+        pairs.push(("limit", limit.to_string()));
+    }
+    join_query(&pairs)
+}
+
+/// What a list query string says, before defaults.
+struct ListParts<Scope, State> {
+    scope: Option<Scope>,
+    /// Each once, in the order given.
+    states: Vec<State>,
+    limit: Option<u32>,
+}
+
+/// Parses the scope, states and limit of a list query string.
+fn parse_list_query<Scope, State>(query: &str) -> Result<ListParts<Scope, State>, ApiError>
+where
+    Scope: FromStr<Err = ApiError>,
+    State: FromStr<Err = ApiError> + PartialEq,
+{
+    let (mut scope, mut states, mut limit) = (None, Vec::new(), None);
+    for (key, value) in query_pairs(query, &["scope", "state", "limit"])? {
+        match key {
+            "scope" => scope = Some(value.parse()?),
+            "state" => {
+                for state in value.split(',').filter(|s| !s.is_empty()) {
+                    let state: State =
+                        state
+                            .parse()
+                            .map_err(|e: ApiError| ApiError::InvalidQuery {
+                                reason: e.to_string(),
+                            })?;
+                    if !states.contains(&state) {
+                        states.push(state);
+                    }
+                }
+            }
+            _ => limit = Some(parse_limit(&value)?),
+        }
+    }
+    Ok(ListParts {
+        scope,
+        states,
+        limit,
+    })
 }
 
 fn parse_limit(value: &str) -> Result<u32, ApiError> {
@@ -422,40 +453,18 @@ impl GrantQuery {
     /// The query string, without `?`.
     #[must_use]
     pub fn to_query(&self) -> String {
-        let mut pairs = vec![("scope", self.scope.as_str().to_owned())];
-        if !self.states.is_empty() {
-            let states: Vec<&str> = self.states.iter().map(|s| s.as_str()).collect();
-            pairs.push(("state", states.join(",")));
-        }
-        if let Some(limit) = self.limit {
-            pairs.push(("limit", limit.to_string()));
-        }
-        join_query(&pairs)
+        let states: Vec<&str> = self.states.iter().map(|s| s.as_str()).collect();
+        list_query(self.scope.as_str(), &states, self.limit)
     }
 
     /// Parses a query string (without `?`), as the server does.
     pub fn parse(query: &str) -> Result<Self, ApiError> {
-        let mut out = Self::default();
-        for (key, value) in query_pairs(query, &["scope", "state", "limit"])? {
-            match key {
-                "scope" => out.scope = value.parse()?,
-                "state" => {
-                    for state in value.split(',').filter(|s| !s.is_empty()) {
-                        let state: GrantState =
-                            state
-                                .parse()
-                                .map_err(|e: ApiError| ApiError::InvalidQuery {
-                                    reason: e.to_string(),
-                                })?;
-                        if !out.states.contains(&state) {
-                            out.states.push(state);
-                        }
-                    }
-                }
-                _ => out.limit = Some(parse_limit(&value)?),
-            }
-        }
-        Ok(out)
+        let parts = parse_list_query::<_, GrantState>(query)?;
+        Ok(Self {
+            scope: parts.scope.unwrap_or_default(),
+            states: parts.states,
+            limit: parts.limit,
+        })
     }
 
     /// The number of items to return: `limit` capped, or the cap.
