@@ -794,15 +794,7 @@ fn shutdown_cuts_exec_and_port_forward(env: &GatewayCase) -> CaseResult {
     }
     let mut sessions = Vec::new();
     for (transport, k) in remote_command_transports(&k) {
-        let mut exec = k.spawn([
-            "exec",
-            "sleeper",
-            "--",
-            "sh",
-            "-c",
-            "echo started; sleep 600",
-        ])?;
-        exec.wait_for_line("started", 30 * SECOND, |l| l == "started")?;
+        let exec = exec_that_sleeps(&k)?;
         sessions.push((
             format!("exec, {transport}"),
             exec,
@@ -894,15 +886,7 @@ fn revocation_cuts_exec(env: &GatewayCase) -> CaseResult {
     wait_for_grant(&k)?;
     let mut sessions = Vec::new();
     for (transport, k) in remote_command_transports(&k) {
-        let mut exec = k.spawn([
-            "exec",
-            "sleeper",
-            "--",
-            "sh",
-            "-c",
-            "echo started; sleep 600",
-        ])?;
-        exec.wait_for_line("started", 30 * SECOND, |l| l == "started")?;
+        let exec = exec_that_sleeps(&k)?;
         sessions.push((transport, exec, None));
     }
     let reason = env.unique("INC-exec-revoked");
@@ -2311,6 +2295,20 @@ fn revocation_cuts_interactive_exec(env: &GatewayCase) -> CaseResult {
         },
     )?;
     Ok(())
+}
+
+/// Starts `kubectl exec sleeper -- sh -c "echo started; sleep 600"` and waits until it runs.
+fn exec_that_sleeps(k: &Kubectl) -> Result<jitgate_e2e::Background, Box<dyn std::error::Error>> {
+    let mut exec = k.spawn([
+        "exec",
+        "sleeper",
+        "--",
+        "sh",
+        "-c",
+        "echo started; sleep 600",
+    ])?;
+    exec.wait_for_line("started", 30 * SECOND, |l| l == "started")?;
+    Ok(exec)
 }
 
 /// Starts `kubectl port-forward pod/web :8080` and opens a connection through it that stays
