@@ -28,17 +28,8 @@ pub enum ApiError {
     },
 
     /// An id is malformed.
-    #[error("{id:?} is not {what}: ids look like {example} ({hint})")]
-    InvalidId {
-        /// `an access request id` or `a grant id`.
-        what: &'static str,
-        /// The text, shortened.
-        id: String,
-        /// A well-formed example.
-        example: &'static str,
-        /// Where to find real ids.
-        hint: &'static str,
-    },
+    #[error(transparent)]
+    InvalidId(#[from] jitgate_ids::IdError),
 
     /// A field of a body breaks a rule.
     #[error("{field}: {reason}")]

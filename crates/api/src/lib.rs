@@ -32,7 +32,6 @@
 mod client;
 mod duration;
 mod error;
-mod ids;
 pub mod limits;
 mod model;
 pub mod paths;
@@ -43,7 +42,7 @@ mod timestamp;
 pub use client::{ApiClient, ApiClientConfig, ClientCredential};
 pub use duration::GoDuration;
 pub use error::ApiError;
-pub use ids::{GrantId, RequestId};
+pub use jitgate_ids::{GrantId, IdError, RequestId};
 pub use model::{
     AccessRequest, AccessRequestList, ApprovalPreview, ApprovalRecord, ApproveBody, AuthMethod,
     BreakGlassTerms, CancelBody, CertificatePolicy, CertificateRequest, CertificateResponse,

@@ -204,8 +204,7 @@ impl From<StoreError> for BrokerError {
             },
             StoreError::InvalidRequest { .. }
             | StoreError::InvalidGrant { .. }
-            | StoreError::InvalidRequestId { .. }
-            | StoreError::InvalidGrantId { .. } => Self::BadRequest { message },
+            | StoreError::InvalidId(_) => Self::BadRequest { message },
             other => Self::Store { source: other },
         }
     }

@@ -12,7 +12,7 @@ use jitgate_store::{GrantRecord, GrantRecordFilter, GrantState};
 
 use crate::audit::{Actor, grant_event, refusal_event};
 use crate::broker::{either, profile_approvers};
-use crate::view::{grant_view, store_grant_id, store_grant_state};
+use crate::view::{grant_view, store_grant_state};
 use crate::{Broker, BrokerError, Caller, CallerMethod};
 
 impl Broker {
@@ -31,8 +31,7 @@ impl Broker {
         caller: &Caller,
         id: &GrantId,
     ) -> Result<GrantRecord, BrokerError> {
-        let sid = store_grant_id(id)?;
-        match self.store.grant_record(&sid).await? {
+        match self.store.grant_record(id).await? {
             Some(g) if self.may_see_grant(policy, caller, &g) => Ok(g),
             _ => Err(BrokerError::NotFound {
                 message: format!(
@@ -57,10 +56,7 @@ impl Broker {
         if !err.is_refusal() {
             return err;
         }
-        let found = match store_grant_id(id) {
-            Ok(sid) => self.store.grant_record(&sid).await.ok().flatten(),
-            Err(_) => None,
-        };
+        let found = self.store.grant_record(id).await.ok().flatten();
         let mut event = match &found {
             Some(record) => grant_event(
                 kind,

@@ -19,7 +19,7 @@ use jitgate_store::{
 
 use crate::audit::{Actor, refusal_event, request_event};
 use crate::broker::{either, profile_approvers};
-use crate::view::{AUTO_APPROVER, api_state, request_view, store_request_id, store_state};
+use crate::view::{AUTO_APPROVER, api_state, request_view, store_state};
 use crate::{Broker, BrokerError, Caller};
 
 /// What the caller wants to do to a request, for messages and audit lines.
@@ -204,7 +204,7 @@ impl Broker {
         &self,
         policy: &Policy,
         caller: &Caller,
-        id: &jitgate_store::RequestId,
+        id: &RequestId,
     ) -> Result<AccessRequestRecord, BrokerError> {
         match self.store.get_request(id).await? {
             Some(r) if self.may_see_request(policy, caller, &r) => Ok(r),
@@ -565,16 +565,15 @@ impl Broker {
         id: &RequestId,
         body: ApproveBody,
     ) -> Result<AccessRequest, BrokerError> {
-        let sid = store_request_id(id)?;
         let policy = self.policy.load_full();
-        let r = self.visible_request(&policy, caller, &sid).await?;
+        let r = self.visible_request(&policy, caller, id).await?;
         Self::check_decider(&policy, caller, &r, Decide::Approve)?;
         let in_force = Arc::clone(&policy);
         let complete = move |r: &AccessRequestRecord| approvals_complete(&in_force, r);
         let outcome = self
             .store
             .approve_request(
-                &sid,
+                id,
                 NewApproval {
                     approver: caller.user.clone(),
                     approver_groups: caller.groups.clone(),
@@ -641,13 +640,12 @@ impl Broker {
         body.validate()
             .map_err(|e| BrokerError::bad_request(e.to_string()))?;
         let result = async {
-            let sid = store_request_id(id)?;
             let policy = self.policy.load_full();
-            let r = self.visible_request(&policy, caller, &sid).await?;
+            let r = self.visible_request(&policy, caller, id).await?;
             Self::check_decider(&policy, caller, &r, Decide::Deny)?;
             let r = self
                 .store
-                .deny_request(&sid, &caller.user, &body.reason)
+                .deny_request(id, &caller.user, &body.reason)
                 .await?;
             self.record(vec![request_event(
                 AuditKind::AccessDeny,
@@ -686,9 +684,8 @@ impl Broker {
         body.validate()
             .map_err(|e| BrokerError::bad_request(e.to_string()))?;
         let result = async {
-            let sid = store_request_id(id)?;
             let policy = self.policy.load_full();
-            let r = self.visible_request(&policy, caller, &sid).await?;
+            let r = self.visible_request(&policy, caller, id).await?;
             if r.requester != caller.user {
                 return Err(BrokerError::forbidden(format!(
                     "only {}, who asked for {}, may cancel it; deny it instead if you are an \
@@ -701,7 +698,7 @@ impl Broker {
             }
             let r = self
                 .store
-                .cancel_request(&sid, &caller.user, body.reason.as_deref())
+                .cancel_request(id, &caller.user, body.reason.as_deref())
                 .await?;
             let why = body
                 .reason
@@ -744,9 +741,8 @@ impl Broker {
         id: &RequestId,
     ) -> Result<AccessRequest, BrokerError> {
         caller.check()?;
-        let sid = store_request_id(id)?;
         let policy = self.policy.load_full();
-        request_view(&self.visible_request(&policy, caller, &sid).await?)
+        request_view(&self.visible_request(&policy, caller, id).await?)
     }
 
     /// `GET /jitgate/v1/requests/{id}?waitFor=…&timeout=…`: answers when the request is in
@@ -765,12 +761,11 @@ impl Broker {
         wait: WaitQuery,
     ) -> Result<AccessRequest, BrokerError> {
         caller.check()?;
-        let sid = store_request_id(id)?;
         let deadline = tokio::time::Instant::now() + wait.effective_timeout();
         // Subscribe before the first read, so no transition slips between the two.
         let mut changes = self.request_changes();
         let policy = self.policy.load_full();
-        let mut r = self.visible_request(&policy, caller, &sid).await?;
+        let mut r = self.visible_request(&policy, caller, id).await?;
         while !wait_is_over(&wait, r.state) {
             tokio::select! {
                 changed = changes.changed() => {
@@ -780,7 +775,7 @@ impl Broker {
                 }
                 () = tokio::time::sleep_until(deadline) => break,
             }
-            match self.store.get_request(&sid).await? {
+            match self.store.get_request(id).await? {
                 Some(now) => r = now,
                 None => break,
             }
@@ -943,7 +938,7 @@ mod tests {
 
     fn record(approvals: &[(&str, &[&str])], required: u32) -> AccessRequestRecord {
         AccessRequestRecord {
-            id: jitgate_store::RequestId::parse("r-00000001").unwrap(),
+            id: RequestId::parse("r-00000001").unwrap(),
             state: RequestState::Pending,
             requester: "bob".into(),
             requester_groups: vec!["payments-dev".into()],

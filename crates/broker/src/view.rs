@@ -1,8 +1,7 @@
 //! Stored requests and grants as the API shows them (the wire types of `jitgate-api`).
 
 use jitgate_api::{
-    AccessRequest, ApprovalRecord, GoDuration, Grant, GrantId, GrantState, RequestId, RequestState,
-    Timestamp,
+    AccessRequest, ApprovalRecord, GoDuration, Grant, GrantState, RequestState, Timestamp,
 };
 use jitgate_store::{AccessRequestRecord, GrantRecord};
 
@@ -10,24 +9,6 @@ use crate::BrokerError;
 
 /// Who decided an automatic approval, as the API and audit log name it.
 pub const AUTO_APPROVER: &str = "jitgate";
-
-pub(crate) fn api_request_id(id: &jitgate_store::RequestId) -> Result<RequestId, BrokerError> {
-    RequestId::parse(id.as_str())
-        .map_err(|e| BrokerError::internal(format!("stored request id {id}: {e}")))
-}
-
-pub(crate) fn store_request_id(id: &RequestId) -> Result<jitgate_store::RequestId, BrokerError> {
-    jitgate_store::RequestId::parse(id.as_str()).map_err(BrokerError::from)
-}
-
-pub(crate) fn api_grant_id(id: &jitgate_store::GrantId) -> Result<GrantId, BrokerError> {
-    GrantId::parse(id.as_str())
-        .map_err(|e| BrokerError::internal(format!("stored grant id {id}: {e}")))
-}
-
-pub(crate) fn store_grant_id(id: &GrantId) -> Result<jitgate_store::GrantId, BrokerError> {
-    jitgate_store::GrantId::parse(id.as_str()).map_err(BrokerError::from)
-}
 
 pub(crate) fn api_state(state: jitgate_store::RequestState) -> RequestState {
     use jitgate_store::RequestState as S;
@@ -70,7 +51,7 @@ fn seconds(secs: i64) -> GoDuration {
 /// The API's view of a stored request.
 pub(crate) fn request_view(r: &AccessRequestRecord) -> Result<AccessRequest, BrokerError> {
     Ok(AccessRequest {
-        id: api_request_id(&r.id)?,
+        id: r.id.clone(),
         state: api_state(r.state),
         requester: r.requester.clone(),
         requester_groups: r.requester_groups.clone(),
@@ -98,7 +79,7 @@ pub(crate) fn request_view(r: &AccessRequestRecord) -> Result<AccessRequest, Bro
         decided_by: r.decided_by.clone(),
         deny_reason: r.deny_reason.clone(),
         cancel_reason: r.cancel_reason.clone(),
-        grant: r.grant_id.as_ref().map(api_grant_id).transpose()?,
+        grant: r.grant_id.clone(),
         grant_expires_at: r.grant_expires_at.map(Timestamp::from_unix),
         ended_at: r.ended_at.map(Timestamp::from_unix),
     })
@@ -113,7 +94,7 @@ pub(crate) fn grant_view(record: &GrantRecord, now: i64) -> Result<Grant, Broker
         jitgate_store::GrantState::Revoked => GrantState::Revoked,
     };
     Ok(Grant {
-        id: api_grant_id(&g.id)?,
+        id: g.id.clone(),
         user: g.user.clone(),
         profile: g.profile.clone(),
         namespaces: g.namespaces.clone(),
@@ -127,7 +108,7 @@ pub(crate) fn grant_view(record: &GrantRecord, now: i64) -> Result<Grant, Broker
         revoked_by: g.revoked_by.clone(),
         revoke_reason: g.revoke_reason.clone(),
         state,
-        request: record.request.as_ref().map(api_request_id).transpose()?,
+        request: record.request.clone(),
         break_glass: record.break_glass,
         needs_review: record.needs_review,
         reviewed_by: record.review.as_ref().map(|r| r.by.clone()),

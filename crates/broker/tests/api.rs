@@ -831,7 +831,7 @@ async fn revoking_ends_the_request_and_reaches_the_gateway_at_once() {
     let cli = SqliteStore::open(&stack.db_path).await.unwrap();
     let revoking = Instant::now();
     cli.revoke(
-        &jitgate_store::GrantId::parse(again.grant.as_ref().unwrap().as_str()).unwrap(),
+        again.grant.as_ref().expect("the request made a grant"),
         "security",
         "leaving",
     )

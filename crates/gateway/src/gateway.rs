@@ -190,7 +190,7 @@ impl Gateway {
             }
             let found = match jitgate_store::GrantId::parse(&g) {
                 Ok(id) => self.store.get(&id).await,
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             };
             let reason = match found {
                 Ok(Some(grant)) => cut_reason(&grant),

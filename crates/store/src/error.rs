@@ -82,12 +82,9 @@ pub enum StoreError {
         reason: String,
     },
 
-    /// Text that should be a grant id is not one.
-    #[error("{id:?} is not a grant id (g- followed by 8 hex digits, like g-7f3a09c1)")]
-    InvalidGrantId {
-        /// The rejected text (shortened).
-        id: String,
-    },
+    /// Text that should be a grant or access request id is not one.
+    #[error(transparent)]
+    InvalidId(#[from] jitgate_ids::IdError),
 
     /// A stored row cannot be read back as a grant.
     #[error("grant {id} in the database is damaged: {reason}; restore the database from a backup")]
@@ -106,13 +103,6 @@ pub enum StoreError {
     #[error("no access request {id}; check the id against the list of requests (kubectl jit ls)")]
     RequestNotFound {
         /// The id asked for.
-        id: String,
-    },
-
-    /// Text that should be an access request id is not one.
-    #[error("{id:?} is not an access request id (r- followed by 8 hex digits, like r-7f3a09c1)")]
-    InvalidRequestId {
-        /// The rejected text (shortened).
         id: String,
     },
 

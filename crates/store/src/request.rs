@@ -27,12 +27,7 @@ pub const MAX_APPROVALS_REQUIRED: u32 = 64;
 /// Most items one list returns.
 pub const MAX_LIST_LIMIT: u32 = 10_000;
 
-crate::id::prefixed_id!(
-    /// An access request id: `r-` followed by 8 lowercase hex digits, e.g. `r-7f3a09c1`.
-    RequestId,
-    "r-",
-    InvalidRequestId
-);
+pub use jitgate_ids::RequestId;
 
 /// Where an access request is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -435,26 +430,6 @@ pub(crate) fn validate_review(by: &str, comment: &str) -> Result<(), StoreError>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_ids_parse_strictly() {
-        assert_eq!(
-            RequestId::parse("r-7f3a09c1").unwrap().as_str(),
-            "r-7f3a09c1"
-        );
-        for bad in [
-            "",
-            "r-",
-            "r-7F3A09C1",
-            "r-7f3a09c",
-            "g-7f3a09c1",
-            "r-7f3a09cz",
-        ] {
-            assert!(RequestId::parse(bad).is_err(), "{bad:?}");
-        }
-        let id = RequestId::random().unwrap();
-        assert_eq!(RequestId::parse(id.as_str()).unwrap(), id);
-    }
 
     #[test]
     fn states_round_trip_and_know_which_are_terminal() {

@@ -155,7 +155,7 @@ impl GrantStore for SqliteStore {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING {COLUMNS}"
         );
         for _ in 0..ID_ATTEMPTS {
-            let id = GrantId::random()?;
+            let id = GrantId::from_random_bytes(crate::id::random_bytes()?);
             let inserted = sqlx::query(&sql)
                 .bind(id.as_str())
                 .bind(&new.user)

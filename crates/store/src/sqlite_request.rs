@@ -249,7 +249,7 @@ async fn insert_request(
     let requester_groups = json_list("requester_groups", &new.requester_groups)?;
     let approver_groups = json_list("approver_groups", &new.approver_groups)?;
     for _ in 0..ID_ATTEMPTS {
-        let id = RequestId::random()?;
+        let id = RequestId::from_random_bytes(crate::id::random_bytes()?);
         let inserted = sqlx::query(
             "INSERT INTO access_requests (id, requester, requester_groups, profile, namespace, \
              pod_name_glob, pod_label_selector, requested_duration, duration, reason, ticket, \
@@ -305,7 +305,7 @@ async fn insert_grant(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING {COLUMNS}"
     );
     for _ in 0..ID_ATTEMPTS {
-        let id = GrantId::random()?;
+        let id = GrantId::from_random_bytes(crate::id::random_bytes()?);
         let inserted = sqlx::query(&sql)
             .bind(id.as_str())
             .bind(&new.user)

@@ -1,27 +1,42 @@
-//! Identifiers people type and read: access requests `r-7f3a09c1`, grants `g-7f3a09c1`.
+//! The ids people type and read: access requests `r-7f3a09c1`, grants `g-7f3a09c1`.
+//!
+//! One definition for the store (which mints them), the API (which carries them in bodies and
+//! paths) and the gateway (which puts a grant id into `jitgate.dev/grant`). I/O-free: a new id is
+//! made from four random bytes the caller draws.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ApiError;
-
-/// `prefix` followed by exactly 8 lowercase hex digits.
-fn is_id(text: &str, prefix: &str) -> bool {
-    text.len() == prefix.len() + 8
-        && text.starts_with(prefix)
-        && text[prefix.len()..]
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+/// Text that should be an id of some kind is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{id:?} is not {what}: ids look like {example} ({hint})")]
+pub struct IdError {
+    /// `an access request id` or `a grant id`.
+    pub what: &'static str,
+    /// The rejected text, at most 40 characters (`…` when cut).
+    pub id: String,
+    /// A well-formed example.
+    pub example: &'static str,
+    /// Where to find real ids.
+    pub hint: &'static str,
 }
 
-fn shown(text: &str) -> String {
-    let mut out: String = text.chars().take(40).collect();
-    if out.len() < text.len() {
-        out.push('…');
+/// Whether `text` is `prefix` followed by exactly 8 lowercase hex digits.
+fn is_id(text: &str, prefix: &str) -> bool {
+    text.strip_prefix(prefix).is_some_and(|hex| {
+        hex.len() == 8 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// `text` as an error message shows it: at most 40 characters, `…` when cut.
+fn shortened(text: &str) -> String {
+    let mut shown: String = text.chars().take(40).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
     }
-    out
+    shown
 }
 
 macro_rules! id_type {
@@ -35,21 +50,21 @@ macro_rules! id_type {
             /// What every id of this kind starts with.
             pub const PREFIX: &'static str = $prefix;
 
-            /// Parses an id typed by a person or read from a body or a path.
-            pub fn parse(text: &str) -> Result<Self, ApiError> {
+            /// Parses an id typed by a person or read from a body, a path or a database row.
+            pub fn parse(text: &str) -> Result<Self, IdError> {
                 if is_id(text, $prefix) {
                     Ok(Self(text.to_owned()))
                 } else {
-                    Err(ApiError::InvalidId {
+                    Err(IdError {
                         what: $what,
-                        id: shown(text),
+                        id: shortened(text),
                         example: $example,
                         hint: $hint,
                     })
                 }
             }
 
-            /// The id from four random bytes (the server makes new ids this way).
+            /// The id made of four random bytes (drawn by whoever mints ids).
             #[must_use]
             pub fn from_random_bytes(bytes: [u8; 4]) -> Self {
                 Self(format!(
@@ -72,7 +87,7 @@ macro_rules! id_type {
         }
 
         impl FromStr for $name {
-            type Err = ApiError;
+            type Err = IdError;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::parse(s)
@@ -80,7 +95,7 @@ macro_rules! id_type {
         }
 
         impl TryFrom<String> for $name {
-            type Error = ApiError;
+            type Error = IdError;
 
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 Self::parse(&s)
@@ -105,8 +120,8 @@ id_type!(
 );
 
 id_type!(
-    /// The id of a grant: `g-` and 8 lowercase hex digits, e.g. `g-7f3a09c1`. The same ids the
-    /// gateway's grant store and the Kubernetes audit log (`jitgate.dev/grant`) use.
+    /// The id of a grant: `g-` and 8 lowercase hex digits, e.g. `g-7f3a09c1`. The gateway puts it
+    /// into `jitgate.dev/grant`, so the Kubernetes audit log carries the same id.
     GrantId,
     "g-",
     "a grant id",
@@ -119,7 +134,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_are_a_prefix_and_eight_lowercase_hex_digits() {
+    fn ids_are_their_prefix_and_eight_lowercase_hex_digits() {
         assert_eq!(
             RequestId::parse("r-7f3a09c1").unwrap().as_str(),
             "r-7f3a09c1"
@@ -135,6 +150,7 @@ mod tests {
             ("short", "r-7f3a09c"),
             ("long", "r-7f3a09c12"),
             ("not hex", "r-7f3a09cz"),
+            ("multi-byte", "r-7f3a09cé"),
             ("grant prefix", "g-7f3a09c1"),
             ("path traversal", "r-../../x"),
         ];
@@ -144,12 +160,18 @@ mod tests {
     }
 
     #[test]
-    fn the_error_shows_an_example() {
+    fn the_error_names_the_kind_shows_an_example_and_says_where_ids_are() {
         let err = GrantId::parse("r-7f3a09c1").unwrap_err().to_string();
         assert_eq!(
             err,
             "\"r-7f3a09c1\" is not a grant id: ids look like g-7f3a09c1 (kubectl jit grants lists yours)"
         );
+    }
+
+    #[test]
+    fn long_text_is_shortened_in_the_error() {
+        let err = RequestId::parse(&"x".repeat(100)).unwrap_err();
+        assert_eq!(err.id, format!("{}…", "x".repeat(40)));
     }
 
     #[test]
@@ -160,7 +182,7 @@ mod tests {
     }
 
     #[test]
-    fn random_ids_parse() {
+    fn ids_from_random_bytes_parse() {
         let id = RequestId::from_random_bytes([0xde, 0xad, 0x00, 0x01]);
         assert_eq!(id.as_str(), "r-dead0001");
         assert_eq!(RequestId::parse(id.as_str()).unwrap(), id);
