@@ -24,6 +24,10 @@ pub enum EventKind {
     /// A stream session ended: by either side, or cut at expiry or revocation.
     #[serde(rename = "stream.end")]
     StreamEnd,
+    /// A guard refused something a running stream session tried, e.g. a port-forward
+    /// connection to a port its profile does not open; the session goes on.
+    #[serde(rename = "stream.deny")]
+    StreamDeny,
     /// Someone asked for access (broker request created).
     #[serde(rename = "access.request")]
     AccessRequest,
@@ -76,6 +80,7 @@ impl EventKind {
             Self::Response => "response",
             Self::StreamStart => "stream.start",
             Self::StreamEnd => "stream.end",
+            Self::StreamDeny => "stream.deny",
             Self::AccessRequest => "access.request",
             Self::AccessApprove => "access.approve",
             Self::AccessDeny => "access.deny",
@@ -277,6 +282,7 @@ mod tests {
             EventKind::Response,
             EventKind::StreamStart,
             EventKind::StreamEnd,
+            EventKind::StreamDeny,
             EventKind::AccessRequest,
             EventKind::AccessApprove,
             EventKind::AccessDeny,

@@ -100,6 +100,7 @@ kubectl_cases!(
     revocation_cuts_exec,
     revocation_cuts_interactive_exec,
     revocation_cuts_port_forward,
+    port_forward_opens_only_the_profiles_ports,
     expiry_cuts_watch,
     shutdown_cuts_exec_and_port_forward,
 );
@@ -163,6 +164,7 @@ once_cases!(streams:
     revocation_cuts_every_spelling_of_follow_and_watch,
     certificate_expiry_ends_streams,
     plain_websocket_port_forward_and_its_cut,
+    plain_websocket_port_forward_to_a_closed_port_is_refused,
     the_apiserver_refusing_a_stream_reaches_the_client_as_it_is,
 );
 
@@ -2405,6 +2407,90 @@ fn revocation_cuts_port_forward(env: &GatewayCase) -> CaseResult {
     Ok(())
 }
 
+/// The shipped `oncall-debug` profile opens ports 8080, 8443 and 9000-9100 to port-forward. On
+/// every transport, one `kubectl port-forward` of 8080 and 5432 (both served by the pod): 8080
+/// answers; a connection to 5432 is refused by the gateway, with kubectl showing why, and the
+/// refusal is audited as `stream.deny`.
+fn port_forward_opens_only_the_profiles_ports(env: &GatewayCase) -> CaseResult {
+    use std::io::{Read as _, Write as _};
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &Pod::new("web").ports([8080, 5432]))?;
+    let (user, k) = env.cert_user("ports", a)?;
+    let _grant = env
+        .stack
+        .create_grant(&user.name, &[a], "10m", "INC-e2e port allowlist")?;
+    wait_for_grant(&k)?;
+    let get = |addr: std::net::SocketAddr| -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+        let mut tcp = std::net::TcpStream::connect(addr)?;
+        tcp.set_read_timeout(Some(10 * SECOND))?;
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")?;
+        let mut answer = Vec::new();
+        // EOF, or a reset once refused: either way what arrived is what counts.
+        let _ = tcp.read_to_end(&mut answer);
+        Ok(answer)
+    };
+    let mut problems = Vec::new();
+    for (transport, k) in port_forward_transports(&k) {
+        let mut forward = k.spawn(["port-forward", "pod/web", ":8080", ":5432"])?;
+        let (open, closed) = forward.wait_for_stdout(
+            "`Forwarding from 127.0.0.1:… -> 8080` and `-> 5432`",
+            30 * SECOND,
+            |out| {
+                let out = String::from_utf8_lossy(out);
+                Some((forwarded_ipv4(&out, 8080)?, forwarded_ipv4(&out, 5432)?))
+            },
+        )?;
+        let answered = get(open)?;
+        if !answered.starts_with(b"HTTP/1.1 200") {
+            problems.push(format!(
+                "{transport}: the open port 8080 answered {:?}",
+                String::from_utf8_lossy(&answered)
+            ));
+        }
+        let refused = get(closed)?;
+        if !refused.is_empty() {
+            problems.push(format!(
+                "{transport}: port 5432 is not in the profile, yet bytes came back: {:?}",
+                String::from_utf8_lossy(&refused)
+            ));
+        }
+        // kubectl prints the error stream's message (and, from 1.31 on, ends the forward).
+        let shown = forward.wait_for_stderr("the refusal", 10 * SECOND, |err| {
+            String::from_utf8_lossy(err)
+                .contains("port-forward to port 5432 refused")
+                .then_some(())
+        });
+        let out = forward.stop()?;
+        if shown.is_err() {
+            problems.push(format!(
+                "{transport}: kubectl does not show the refusal: {out}"
+            ));
+        }
+        let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+        if !text.contains("profile oncall-debug opens only port(s) 8080, 8443, 9000-9100") {
+            problems.push(format!(
+                "{transport}: the refusal does not name the profile and its ports: {out}"
+            ));
+        }
+    }
+    ensure!(problems.is_empty(), "{}", problems.join("\n\n"));
+    env.audit.wait_for(
+        "a stream.deny line for the connection to port 5432",
+        &user.name,
+        5 * SECOND,
+        |e| {
+            e["kind"] == "stream.deny"
+                && e["decision"] == "deny"
+                && e["subresource"] == "portforward"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("port-forward to port 5432 refused"))
+        },
+    )?;
+    Ok(())
+}
+
 /// Against a cluster whose streams are SPDY only (the apiserver passes WebSocket upgrades through
 /// and the node agent refuses them with 400), kubectl's WebSocket exec and tunnelled
 /// port-forward still work through the gateway: it re-originates them upstream over SPDY.
@@ -2586,6 +2672,62 @@ fn plain_websocket_port_forward_and_its_cut(env: &GatewayCase) -> CaseResult {
             e["kind"] == "stream.end"
                 && e["subresource"] == "portforward"
                 && e["reason"].as_str().is_some_and(|r| r.contains(&reason))
+        },
+    )?;
+    Ok(())
+}
+
+/// The plain WebSocket form names its ports up front (`?ports=8080&ports=5432`), so a port the
+/// profile does not open is refused before the session starts: 403 with the reason, audited.
+fn plain_websocket_port_forward_to_a_closed_port_is_refused(env: &GatewayCase) -> CaseResult {
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &Pod::new("web").ports([8080, 5432]))?;
+    let (user, k) = env.cert_user("wsclosed", a)?;
+    let _grant =
+        env.stack
+            .create_grant(&user.name, &[a], "10m", "INC-e2e websocket closed port")?;
+    wait_for_grant(&k)?;
+    let ca = std::fs::read_to_string(env.stack.ca_cert())?;
+    let url = format!(
+        "{}/api/v1/namespaces/{a}/pods/web/portforward?ports=8080&ports=5432",
+        env.stack.gateway_url.replacen("https://", "wss://", 1)
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let outcome = rt.block_on(websocket_client(
+        &url,
+        &ca,
+        &user.cert_pem,
+        &user.key_pem,
+        "v4.channel.k8s.io",
+    ));
+    let Err(err) = outcome else {
+        return Err("the WebSocket port-forward to port 5432 was upgraded".into());
+    };
+    let Some(tokio_tungstenite::tungstenite::Error::Http(response)) =
+        err.downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+    else {
+        return Err(format!("the upgrade failed, but not with an HTTP answer: {err}").into());
+    };
+    let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+    ensure!(
+        response.status() == 403
+            && body.contains("port-forward to port 5432 refused")
+            && body.contains("profile oncall-debug"),
+        "expected 403 naming port 5432 and the profile, got {} {body}",
+        response.status()
+    );
+    env.audit.wait_for(
+        "the refused WebSocket port-forward",
+        &user.name,
+        5 * SECOND,
+        |e| {
+            e["kind"] == "request"
+                && e["decision"] == "deny"
+                && e["status"] == 403
+                && e["subresource"] == "portforward"
         },
     )?;
     Ok(())

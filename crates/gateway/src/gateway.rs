@@ -563,10 +563,12 @@ impl Gateway {
             .collect();
         profiles.sort_unstable();
         profiles.dedup();
-        let deadline = grant
+        let chosen = grant
             .as_deref()
-            .and_then(|id| mine.iter().find(|g| g.id.as_str() == id))
-            .map(|g| Deadline::new(g.id.as_str(), g.expires_at, identity.expires_at));
+            .and_then(|id| mine.iter().find(|g| g.id.as_str() == id));
+        let deadline =
+            chosen.map(|g| Deadline::new(g.id.as_str(), g.expires_at, identity.expires_at));
+        let chosen_profile = chosen.map(|g| g.profile.clone());
         let grants: Vec<&str> = match grant.as_deref() {
             Some(g) => vec![g],
             None => mine
@@ -691,6 +693,22 @@ impl Gateway {
             _ => None,
         };
 
+        // Port-forward opens only the ports the grant's profile lists; the plain WebSocket form
+        // names them all up front, so a closed one is refused before the session starts.
+        let port_check = match &portforward_transport {
+            Some((_, channel_ports)) => {
+                match self.port_check(&policy, chosen_profile.as_deref(), channel_ports, &draft) {
+                    Ok(check) => check,
+                    Err(msg) => {
+                        return self
+                            .refuse(draft, StatusCode::FORBIDDEN, &msg, Outcome::Denied, started)
+                            .await;
+                    }
+                }
+            }
+            None => Arc::new(jitgate_session::portforward::AnyPort),
+        };
+
         // The decision is written before anything goes upstream. A read is forwarded while the
         // line is being synced (its response waits for both); anything that changes the
         // cluster, and every stream, waits until the line is durable.
@@ -717,7 +735,7 @@ impl Gateway {
             if let Some((transport, ports)) = portforward_transport {
                 return self
                     .portforward_session(
-                        req, draft, deadline, transport, ports, uri, headers, started,
+                        req, draft, deadline, transport, ports, port_check, uri, headers, started,
                     )
                     .await;
             }
@@ -1222,6 +1240,7 @@ impl Gateway {
         deadline: Deadline,
         transport: PortForwardTransport,
         channel_ports: Option<jitgate_wire::portforward::WebSocketPorts>,
+        port_check: Arc<dyn jitgate_session::portforward::PortCheck>,
         uri: http::Uri,
         headers: http::HeaderMap,
         started: Instant,
@@ -1322,7 +1341,7 @@ impl Gateway {
                         protocol,
                         ports,
                         upstream_conn,
-                        Arc::new(jitgate_session::portforward::AnyPort),
+                        Arc::clone(&port_check),
                         until_cut(&mut cut, &deadline),
                     )
                     .await;
@@ -1381,7 +1400,7 @@ impl Gateway {
             let summary = jitgate_session::portforward::run(
                 client_conn,
                 upstream_conn,
-                Arc::new(jitgate_session::portforward::AnyPort),
+                port_check,
                 until_cut(&mut cut, &deadline),
             )
             .await;
@@ -1570,6 +1589,38 @@ impl Gateway {
         }
     }
 
+    /// Which ports a port-forward under the grant of `profile` may open; `Err` with the message
+    /// for the user when the session must be refused (a port of the plain WebSocket form the
+    /// profile does not open, or a profile no longer in the policy).
+    fn port_check(
+        &self,
+        policy: &jitgate_policy::Policy,
+        profile: Option<&str>,
+        channel_ports: &Option<jitgate_wire::portforward::WebSocketPorts>,
+        draft: &Draft,
+    ) -> Result<Arc<dyn jitgate_session::portforward::PortCheck>, String> {
+        // Streams without a grant are refused later, with their own message.
+        let Some(profile) = profile else {
+            return Ok(Arc::new(jitgate_session::portforward::AnyPort));
+        };
+        let allowed = match policy.port_forward_ports(profile) {
+            Ok(None) => return Ok(Arc::new(jitgate_session::portforward::AnyPort)),
+            Ok(Some(allowed)) => allowed.clone(),
+            Err(why) => return Err(format!("port-forward refused: {why}")),
+        };
+        let check = ProfilePorts {
+            allowed,
+            profile: profile.to_owned(),
+            audit: Arc::clone(&self.audit),
+            draft: draft.clone(),
+        };
+        let named = channel_ports.as_ref().map_or(&[][..], |p| p.ports());
+        if let Some(&closed) = named.iter().find(|p| !check.allowed.allows(**p)) {
+            return Err(check.refusal(closed));
+        }
+        Ok(Arc::new(check))
+    }
+
     /// Records what the apiserver answered to an allowed request (the decision line is
     /// already durable or being synced); `false` when the audit log could not take it, in which
     /// case the response must not reach the client.
@@ -1638,6 +1689,50 @@ impl Gateway {
                 false
             }
         }
+    }
+}
+
+/// The ports a port-forward session may open: its grant's profile's `portForward.ports`. Each
+/// refused connection is audited (`stream.deny`); the session goes on.
+struct ProfilePorts {
+    allowed: jitgate_policy::PortAllowlist,
+    profile: String,
+    audit: Arc<jitgate_audit::AuditLog>,
+    draft: Draft,
+}
+
+impl ProfilePorts {
+    fn refusal(&self, port: u16) -> String {
+        format!(
+            "port-forward to port {port} refused: profile {} opens only port(s) {}; forward one \
+             of those, or ask for port {port} to be added to the profile's portForward.ports in \
+             the jitgate policy",
+            self.profile, self.allowed
+        )
+    }
+}
+
+impl jitgate_session::portforward::PortCheck for ProfilePorts {
+    fn check(&self, port: u16) -> Result<(), String> {
+        if self.allowed.allows(port) {
+            return Ok(());
+        }
+        let why = self.refusal(port);
+        let event = audit_event(
+            &self.draft,
+            EventKind::StreamDeny,
+            AuditDecision::Deny,
+            Some(&why),
+            403,
+            0,
+            0,
+            Instant::now(),
+        );
+        // Refused either way; a failed audit write is logged, never a reason to forward.
+        if let Err(e) = self.audit.write_relaxed(&event) {
+            tracing::error!("writing the audit log failed: {e}");
+        }
+        Err(why)
     }
 }
 

@@ -42,6 +42,7 @@ mod kube;
 mod lint;
 mod model;
 mod policy;
+mod ports;
 mod route;
 mod schema;
 mod yaml;
@@ -66,6 +67,7 @@ pub use model::{
     PortSpec, ProfileSpec, RuleSpec, ScheduleSpec, ScopeSpec, SlackSpec, StandingSpec, WebhookSpec,
 };
 pub use policy::{EMBEDDED_DEFAULT, Lint, Policy, StandingAccess};
+pub use ports::PortAllowlist;
 pub use route::{
     ApprovalProgress, ApprovalRoute, Approver, OnCallAnswer, Refusal, RequestAsk, RoutedRequest,
 };

@@ -16,6 +16,7 @@ use crate::lint::{Linter, edit_distance, lint_document};
 use crate::model::{
     NotificationSpec, PolicyDocument, ProfileSpec, ScheduleSpec, ScopeSpec, StandingSpec,
 };
+use crate::ports::PortAllowlist;
 use crate::yaml::{self, join_index, join_key};
 
 /// The shipped default policy, `examples/policy.yaml`.
@@ -39,6 +40,7 @@ pub(crate) struct CompiledProfile {
     pub break_glass_max: Option<Duration>,
     pub namespace_selector: Option<LabelSelector>,
     pub pod_selector: Option<LabelSelector>,
+    pub port_forward: Option<PortAllowlist>,
 }
 
 /// The result of linting a policy text: every finding, and the policy if there was no error.
@@ -180,6 +182,11 @@ impl Policy {
                     },
                     namespace_selector: selector(&p.scope.namespace_selector)?,
                     pod_selector: selector(&p.scope.pod_selector)?,
+                    port_forward: p
+                        .port_forward
+                        .as_ref()
+                        .map(|pf| PortAllowlist::from_specs(&pf.ports))
+                        .transpose()?,
                 },
             );
             authz.push(Profile {
@@ -228,6 +235,21 @@ impl Policy {
     pub fn profile(&self, name: &str) -> Option<&ProfileSpec> {
         let compiled = self.compiled.get(name)?;
         self.document.profiles.get(compiled.index)
+    }
+
+    /// The ports `kubectl port-forward` may open under `profile`: `Ok(None)` when the profile
+    /// has no `portForward` block (its RBAC rules alone decide), `Ok(Some(ports))` when it lists
+    /// them.
+    ///
+    /// # Errors
+    ///
+    /// The profile is not in the policy (a grant outlived its profile): the caller must refuse,
+    /// since what the profile would allow cannot be known.
+    pub fn port_forward_ports(&self, profile: &str) -> Result<Option<&PortAllowlist>, String> {
+        self.compiled
+            .get(profile)
+            .map(|c| c.port_forward.as_ref())
+            .ok_or_else(|| format!("profile {profile} is no longer in the policy"))
     }
 
     /// The on-call schedules.
