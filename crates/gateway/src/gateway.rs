@@ -1105,14 +1105,24 @@ impl Gateway {
                     .await
                 }
             };
-            let client_leg = match transport {
-                ClientTransport::WebSocket(p) => {
-                    Ok(jitgate_session::websocket::leg(client, Side::Client, p).await)
-                }
-                ClientTransport::Spdy(p) => {
-                    jitgate_session::spdy::server_leg(client, p, streams).await
-                }
-            };
+            let client_leg =
+                match transport {
+                    ClientTransport::WebSocket(p) => {
+                        // Older kubectl drops what arrives before it has registered its streams.
+                        let settle =
+                            jitgate_session::websocket::client_settle(draft.user_agent.as_deref());
+                        Ok(jitgate_session::websocket::leg_with_settle(
+                            client,
+                            Side::Client,
+                            p,
+                            settle,
+                        )
+                        .await)
+                    }
+                    ClientTransport::Spdy(p) => {
+                        jitgate_session::spdy::server_leg(client, p, streams).await
+                    }
+                };
             let upstream_name = match upstream_protocol {
                 UpstreamExec::WebSocket(p) => p.name(),
                 UpstreamExec::Spdy => "SPDY/3.1 v4.channel.k8s.io",

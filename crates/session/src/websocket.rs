@@ -8,7 +8,18 @@
 //! is legal (the apiserver sends one on stdout when the session is up) and is passed on. Pings
 //! are answered by the WebSocket layer; as the client, the leg also pings every
 //! [`PING_INTERVAL`] so idle sessions stay up through proxies, as client-go does.
+//!
+//! As the server towards kubectl, the leg holds its first message back until kubectl has sent
+//! one or [`CLIENT_SETTLE`] has passed. client-go without kubernetes#131203 (merged in April 2025, for 1.34) starts reading
+//! the connection before it has registered its streams, and drops — "Unknown stream id 3,
+//! discarding message" — whatever arrives in between: a fast command's exit status is lost and
+//! kubectl fails with "closed all streams". The gateway opens the apiserver's stream before it
+//! answers kubectl, so a short command's output can follow the `101` at once; the hold gives
+//! kubectl the time its own registration takes. kubectl sends stdin and terminal sizes only once
+//! its streams exist, so an interactive session is released by its first keystroke or resize;
+//! kubectl ≥ 1.34 is not held at all ([`client_settle`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,7 +27,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use jitgate_wire::channel::{ChannelCodec, ChannelMessage, ChannelProtocol, MessageKind};
 use jitgate_wire::remotecommand::{ResizeDecoder, StreamType};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -27,6 +38,41 @@ use crate::{ExecFrame, SessionError};
 
 /// How often the client role pings the server.
 pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long the leg towards kubectl holds its first message back when kubectl sends nothing
+/// (an exec without stdin): about the cushion kubectl has when it talks to the apiserver
+/// directly (the apiserver reaches the kubelet and starts the command after its `101`), with
+/// margin for a busy machine (see the module docs). [`client_settle`] drops it for kubectl
+/// releases that no longer need it.
+pub const CLIENT_SETTLE: Duration = Duration::from_millis(30);
+
+/// The first kubectl minor release whose client-go registers its streams before it reads
+/// (kubernetes#131203).
+pub const FIRST_KUBECTL_WITHOUT_RACE: (u32, u32) = (1, 34);
+
+/// The hold for a client with this `User-Agent`: none for kubectl ≥ 1.34 (client-go's default
+/// agent, `kubectl[suffix]/v1.34.0 (linux/amd64) kubernetes/…`), [`CLIENT_SETTLE`] for older
+/// kubectl and for any client whose version cannot be told — the hold costs a few
+/// milliseconds, a lost exit status costs a failed command.
+pub fn client_settle(user_agent: Option<&str>) -> Duration {
+    match user_agent.and_then(kubectl_version) {
+        Some(version) if version >= FIRST_KUBECTL_WITHOUT_RACE => Duration::ZERO,
+        _ => CLIENT_SETTLE,
+    }
+}
+
+/// `(major, minor)` from a kubectl `User-Agent`; `None` for anything else.
+fn kubectl_version(user_agent: &str) -> Option<(u32, u32)> {
+    let product = user_agent.split_whitespace().next()?;
+    let (name, version) = product.split_once('/')?;
+    if !name.starts_with("kubectl") {
+        return None;
+    }
+    let mut parts = version.strip_prefix('v')?.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
 
 /// The largest WebSocket message a leg accepts (a frame of stdin or of output).
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024 * 1024;
@@ -40,8 +86,27 @@ pub const EXEC_PROTOCOLS: [ChannelProtocol; 3] = [
 
 /// Starts a leg on an upgraded connection that already switched to WebSocket with `protocol`.
 /// `side` says which end of the session it is: [`Side::Client`] serves kubectl (WebSocket
-/// server role), [`Side::Upstream`] talks to the apiserver (client role, masking its frames).
+/// server role; its first message is held for [`CLIENT_SETTLE`]), [`Side::Upstream`] talks to
+/// the apiserver (client role, masking its frames).
 pub async fn leg<S>(io: S, side: Side, protocol: ChannelProtocol) -> Leg
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let settle = match side {
+        Side::Client => CLIENT_SETTLE,
+        Side::Upstream => Duration::ZERO,
+    };
+    leg_with_settle(io, side, protocol, settle).await
+}
+
+/// [`leg`] with the hold of the first outgoing message chosen by the caller ([`client_settle`]
+/// for kubectl); the hold ends early once the peer has sent a data message.
+pub async fn leg_with_settle<S>(
+    io: S,
+    side: Side,
+    protocol: ChannelProtocol,
+    settle: Duration,
+) -> Leg
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -57,6 +122,9 @@ where
     let codec = ChannelCodec::new(protocol).with_max_payload_len(MAX_MESSAGE_LEN);
     let (in_tx, in_rx) = mpsc::channel::<ExecFrame>(LEG_QUEUE);
     let (out_tx, mut out_rx) = mpsc::channel::<ExecFrame>(LEG_QUEUE);
+    // Set once the peer has sent a data message: its streams exist (see CLIENT_SETTLE).
+    let peer_spoke = Arc::new(Notify::new());
+    let heard = Arc::clone(&peer_spoke);
 
     let reader = tokio::spawn(async move {
         let mut resize = ResizeDecoder::new();
@@ -68,6 +136,7 @@ where
                 Message::Close(_) => break,
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             };
+            heard.notify_one();
             let Some(decoded) = decode(&codec, &payload)? else {
                 continue;
             };
@@ -88,6 +157,12 @@ where
     let writer = tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_INTERVAL);
         ping.tick().await;
+        if !settle.is_zero() {
+            tokio::select! {
+                () = peer_spoke.notified() => {}
+                () = tokio::time::sleep(settle) => {}
+            }
+        }
         loop {
             let frame = tokio::select! {
                 frame = out_rx.recv() => frame,
@@ -209,4 +284,33 @@ fn encode(codec: &ChannelCodec, frame: ExecFrame) -> Result<Option<Message>, Ses
             }
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubectl_before_1_34_and_unknown_clients_are_held_and_newer_kubectl_is_not() {
+        let held = [
+            Some("kubectl/v1.33.1 (linux/amd64) kubernetes/8adc0f0"),
+            Some("kubectl.1.31/v1.31.4 (linux/amd64) kubernetes/a78aa47"),
+            Some("kubectl/v1.30.0-gke.100 (darwin/arm64) kubernetes/abc"),
+            Some("my-operator/v0.0.0 (linux/amd64) kubernetes/$Format"),
+            Some("kubectl/vbroken"),
+            Some("kubectl"),
+            Some(""),
+            None,
+        ];
+        for agent in held {
+            assert_eq!(client_settle(agent), CLIENT_SETTLE, "{agent:?}");
+        }
+        for agent in [
+            "kubectl/v1.34.0 (linux/amd64) kubernetes/1234567",
+            "kubectl.1.35/v1.35.2 (linux/amd64) kubernetes/1234567",
+            "kubectl/v2.0.0 (linux/amd64) kubernetes/1234567",
+        ] {
+            assert_eq!(client_settle(Some(agent)), Duration::ZERO, "{agent}");
+        }
+    }
 }

@@ -195,3 +195,53 @@ async fn an_observer_can_end_the_session_before_the_frame_passes() {
     let summary = summary.await.unwrap();
     assert!(matches!(summary.ended_by, EndedBy::Observer(_)));
 }
+
+/// client-go without kubernetes#131203 drops messages that arrive before it has registered its
+/// streams, so the first message towards kubectl waits until kubectl has spoken (its streams
+/// exist) or `CLIENT_SETTLE` has passed. Time is paused: the clock only moves when every task
+/// waits, so the measured times are exact.
+#[tokio::test(start_paused = true)]
+async fn the_first_message_to_a_silent_kubectl_waits_for_it_to_register_its_streams() {
+    let (mut kubectl, mut apiserver, summary) =
+        session(ChannelProtocol::V5Channel, None, Box::new(PassThrough)).await;
+    let opened = tokio::time::Instant::now();
+    // A fast command: empty stdout (the apiserver's "session is up"), then its exit status.
+    apiserver.send(bin(1, b"")).await.unwrap();
+    apiserver.send(bin(3, EXIT_3)).await.unwrap();
+    assert_eq!(
+        next_binary(&mut kubectl).await.unwrap(),
+        Bytes::from_static(&[1])
+    );
+    assert!(
+        opened.elapsed() >= websocket::CLIENT_SETTLE,
+        "the first message reached kubectl after {:?}, before CLIENT_SETTLE",
+        opened.elapsed()
+    );
+    let status = next_binary(&mut kubectl).await.unwrap();
+    assert_eq!(&status[1..], EXIT_3, "nothing is lost while held");
+    apiserver.close(None).await.unwrap();
+    assert_eq!(summary.await.unwrap().exit, Some(ExitStatus::ExitCode(3)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_kubectl_that_has_spoken_gets_its_output_at_once() {
+    let (mut kubectl, mut apiserver, _summary) =
+        session(ChannelProtocol::V5Channel, None, Box::new(PassThrough)).await;
+    let opened = tokio::time::Instant::now();
+    // kubectl -it sends the terminal size once its streams exist.
+    kubectl
+        .send(bin(4, br#"{"Width":80,"Height":24}"#))
+        .await
+        .unwrap();
+    next_binary(&mut apiserver).await.unwrap();
+    apiserver.send(bin(1, b"$ ")).await.unwrap();
+    assert_eq!(
+        next_binary(&mut kubectl).await.unwrap(),
+        Bytes::from_static(b"\x01$ ")
+    );
+    assert!(
+        opened.elapsed() < websocket::CLIENT_SETTLE,
+        "held for {:?} although kubectl had spoken",
+        opened.elapsed()
+    );
+}
