@@ -101,6 +101,7 @@ kubectl_cases!(
     revocation_cuts_interactive_exec,
     revocation_cuts_port_forward,
     port_forward_opens_only_the_profiles_ports,
+    debug_containers_follow_the_profile,
     expiry_cuts_watch,
     shutdown_cuts_exec_and_port_forward,
 );
@@ -167,6 +168,8 @@ once_cases!(streams:
     plain_websocket_port_forward_to_a_closed_port_is_refused,
     the_apiserver_refusing_a_stream_reaches_the_client_as_it_is,
 );
+
+once_cases!(debug: every_patch_type_of_a_debug_container_is_checked);
 
 once_cases!(admin: health_readiness_and_metrics);
 
@@ -1291,6 +1294,8 @@ fn check_status(resp: &RawResponse, status: u16, needles: &[&str]) -> CaseResult
         400 => "BadRequest",
         401 => "Unauthorized",
         403 => "Forbidden",
+        413 => "RequestEntityTooLarge",
+        415 => "UnsupportedMediaType",
         _ => "",
     };
     ensure!(
@@ -2793,4 +2798,245 @@ async fn next_binary_message(ws: &mut Ws) -> Result<Vec<u8>, Box<dyn std::error:
             Some(Err(e)) => return Err(e.into()),
         }
     }
+}
+
+/// The names of a pod's ephemeral containers, read with the admin's kubectl.
+fn ephemeral_names(admin: &Kubectl, pod: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let out = admin
+        .run([
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.spec.ephemeralContainers[*].name}",
+        ])?
+        .checked()?;
+    Ok(out
+        .stdout_text()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// `kubectl debug` through the gateway adds only what the grant's profile allows (shipped
+/// `oncall-debug`: images busybox:1.36 and nicolaka/netshoot:v0.13, capabilities NET_ADMIN and
+/// SYS_PTRACE, never privileged); a refusal reaches kubectl as a Forbidden Status naming the
+/// profile and what it allows, and is audited; the pod gains nothing.
+fn debug_containers_follow_the_profile(env: &GatewayCase) -> CaseResult {
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &sleeper("target"))?;
+    let (user, k) = env.cert_user("debugger", a)?;
+    let _grant = env
+        .stack
+        .create_grant(&user.name, &[a], "10m", "INC-e2e debug images")?;
+    wait_for_grant(&k)?;
+    let debug = |name: &str, extra: &[&str]| -> Result<Output, Box<dyn std::error::Error>> {
+        let mut args = vec!["debug", "target", "-c", name, "--attach=false"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sleep", "600"]);
+        Ok(k.run(args)?)
+    };
+    let mut refused = vec![(
+        "dbg-alpine",
+        vec!["--image=alpine:3.20"],
+        vec![
+            "kubectl debug refused by profile oncall-debug",
+            "image \"alpine:3.20\", which is not allowed",
+            "allowed images: busybox:1.36, nicolaka/netshoot:v0.13",
+        ],
+    )];
+    // --profile=netadmin and sysadmin exist from kubectl 1.28 on.
+    if k.minor().is_some_and(|m| m >= 28) {
+        refused.push((
+            "dbg-sysadmin",
+            vec!["--image=busybox:1.36", "--profile=sysadmin"],
+            vec!["asks to be privileged"],
+        ));
+        refused.push((
+            "dbg-netadmin",
+            vec!["--image=busybox:1.36", "--profile=netadmin"],
+            vec!["adds capability NET_RAW", "allowed: NET_ADMIN, SYS_PTRACE"],
+        ));
+    }
+    for (name, flags, needles) in &refused {
+        let out = debug(name, flags)?;
+        ensure!(
+            !out.success(),
+            "kubectl debug {flags:?} was not refused: {out}"
+        );
+        expect_forbidden(&out, needles)?;
+        env.audit.wait_for(
+            &format!("the deny line of kubectl debug {flags:?}"),
+            &user.name,
+            5 * SECOND,
+            |e| {
+                e["kind"] == "request"
+                    && e["decision"] == "deny"
+                    && e["status"] == 403
+                    && e["subresource"] == "ephemeralcontainers"
+                    && e["reason"]
+                        .as_str()
+                        .is_some_and(|r| needles.iter().all(|n| r.contains(n)))
+            },
+        )?;
+    }
+    // The positive control: an allowed image, with the general profile's SYS_PTRACE on kubectl
+    // versions that have profiles.
+    let mut flags = vec!["--image=busybox:1.36"];
+    if k.minor().is_some_and(|m| m >= 28) {
+        flags.push("--profile=general");
+    }
+    debug("dbg-ok", &flags)?.checked()?;
+    let names = ephemeral_names(&ns.admin_in(a), "target")?;
+    ensure!(
+        names == ["dbg-ok"],
+        "the pod should have gained only dbg-ok, it has {names:?}"
+    );
+    Ok(())
+}
+
+/// Every way to write `pods/ephemeralcontainers` is read and checked: strategic merge (what
+/// kubectl sends), JSON merge patch, JSON patch (whole containers in; edits inside a
+/// container refused as undecidable), server-side apply (YAML), PUT, and bodies the guard
+/// cannot read (protobuf, compressed). Allowed writes reach the apiserver and add their
+/// container.
+fn every_patch_type_of_a_debug_container_is_checked(env: &GatewayCase) -> CaseResult {
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &sleeper("target"))?;
+    let (user, _k) = env.cert_user("patcher", a)?;
+    let client = client(env, Some((&user.cert_pem, &user.key_pem)))?;
+    let _grant = env
+        .stack
+        .create_grant(&user.name, &[a], "10m", "INC-e2e debug patch types")?;
+    let path = format!("/api/v1/namespaces/{a}/pods/target/ephemeralcontainers");
+    let container = |name: &str, image: &str, security: Value| {
+        json!({"name": name, "image": image, "command": ["sleep", "600"],
+               "terminationMessagePolicy": "File", "securityContext": security})
+    };
+    let patch = |ct: &str, body: String| {
+        RawRequest::new("PATCH", path.clone())
+            .header("Content-Type", ct)
+            .body(body)
+    };
+    let smp = "application/strategic-merge-patch+json";
+    let merge = "application/merge-patch+json";
+    let json_patch = "application/json-patch+json";
+    let apply = "application/apply-patch+yaml";
+    // Wait until the grant is honoured: an allowed JSON patch adds its container (the pod has
+    // no list yet, so the patch adds the list).
+    let good = json!([{"op": "add", "path": "/spec/ephemeralContainers",
+                       "value": [container("ok-json", "busybox:1.36", json!({}))]}]);
+    poll(
+        "an allowed JSON patch to be accepted",
+        10 * SECOND,
+        Duration::from_millis(100),
+        |last| {
+            let resp = client.send(&patch(json_patch, good.to_string()))?;
+            *last = resp.to_string();
+            Ok((resp.status == 200).then_some(()))
+        },
+    )?;
+    let refusals: Vec<(RawRequest, u16, Vec<&str>)> = vec![
+        (
+            patch(
+                smp,
+                json!({"spec": {"ephemeralContainers": [container("bad-smp", "alpine:3.20", json!({}))]}})
+                    .to_string(),
+            ),
+            403,
+            vec!["profile oncall-debug", "image \"alpine:3.20\""],
+        ),
+        (
+            patch(
+                merge,
+                json!({"spec": {"ephemeralContainers": [container("bad-merge", "busybox:1.36", json!({"privileged": true}))]}})
+                    .to_string(),
+            ),
+            403,
+            vec!["asks to be privileged"],
+        ),
+        (
+            patch(
+                json_patch,
+                json!([{"op": "add", "path": "/spec/ephemeralContainers/-",
+                        "value": container("bad-json", "busybox:1.36", json!({"capabilities": {"add": ["SYS_ADMIN"]}}))}])
+                    .to_string(),
+            ),
+            403,
+            vec!["adds capability SYS_ADMIN"],
+        ),
+        (
+            patch(
+                json_patch,
+                json!([{"op": "replace", "path": "/spec/ephemeralContainers/0/image", "value": "alpine:3.20"}])
+                    .to_string(),
+            ),
+            403,
+            vec!["cannot check"],
+        ),
+        (
+            RawRequest::new("PATCH", format!("{path}?fieldManager=e2e"))
+                .header("Content-Type", apply)
+                .body(
+                    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: target\nspec:\n  ephemeralContainers:\n  - name: bad-apply\n    image: nicolaka/netshoot:latest\n",
+                ),
+            403,
+            vec!["image \"nicolaka/netshoot:latest\""],
+        ),
+        (
+            RawRequest::new("PUT", path.clone())
+                .header("Content-Type", "application/vnd.kubernetes.protobuf")
+                .body(b"k8s\x00".to_vec()),
+            415,
+            vec!["cannot read Content-Type application/vnd.kubernetes.protobuf"],
+        ),
+        (
+            patch(smp, "{}".to_owned()).header("Content-Encoding", "gzip"),
+            415,
+            vec!["gzip-encoded"],
+        ),
+    ];
+    for (req, status, needles) in &refusals {
+        let resp = client.send(req)?;
+        check_status(&resp, *status, needles)
+            .map_err(|e| format!("{} {}: {e}", req.method, req.target_text()))?;
+    }
+    // A merge patch of the whole list passes when every container in it is allowed (the
+    // existing one included), and adds the new one.
+    let list = json!({"spec": {"ephemeralContainers": [
+        container("ok-json", "busybox:1.36", json!({})),
+        container("ok-merge", "nicolaka/netshoot:v0.13", json!({"capabilities": {"add": ["NET_ADMIN"]}})),
+    ]}});
+    let resp = client.send(&patch(merge, list.to_string()))?;
+    ensure!(
+        resp.status == 200,
+        "the allowed merge patch was refused: {resp}"
+    );
+    let names = ephemeral_names(&ns.admin_in(a), "target")?;
+    ensure!(
+        names == ["ok-json", "ok-merge"],
+        "the pod should have gained exactly ok-json and ok-merge, it has {names:?}"
+    );
+    let denials = env
+        .audit
+        .events()?
+        .into_iter()
+        .filter(|e| {
+            e["user"] == user.name.as_str()
+                && e["kind"] == "request"
+                && e["decision"] == "deny"
+                && e["subresource"] == "ephemeralcontainers"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("kubectl debug refused"))
+        })
+        .count();
+    ensure!(
+        denials == refusals.len(),
+        "{} refusals, {denials} audited deny lines",
+        refusals.len()
+    );
+    Ok(())
 }

@@ -616,7 +616,7 @@ fn debug_ephemeral(env: &SmokeEnv) -> CaseResult {
     k.run([
         "debug",
         "target",
-        "--image=busybox",
+        "--image=busybox:1.36",
         "-c",
         "dbg",
         "--attach=false",
@@ -673,7 +673,7 @@ fn debug_interactive(env: &SmokeEnv) -> CaseResult {
             "debug",
             "-i",
             "target",
-            "--image=busybox",
+            "--image=busybox:1.36",
             "-c",
             "dbg2",
             "--",

@@ -709,6 +709,26 @@ impl Gateway {
             None => Arc::new(jitgate_session::portforward::AnyPort),
         };
 
+        // kubectl debug: every container a write to pods/ephemeralcontainers would add must pass
+        // the grant's profile's debug rules. The body is read here and forwarded as read.
+        let mut read_body: Option<Bytes> = None;
+        if info.resource == "pods"
+            && info.subresource == "ephemeralcontainers"
+            && matches!(info.verb.as_str(), "patch" | "update")
+        {
+            match self
+                .debug_check(&policy, chosen_profile.as_deref(), &mut req)
+                .await
+            {
+                Ok(body) => read_body = body,
+                Err((status, msg)) => {
+                    return self
+                        .refuse(draft, status, &msg, Outcome::Denied, started)
+                        .await;
+                }
+            }
+        }
+
         // The decision is written before anything goes upstream. A read is forwarded while the
         // line is being synced (its response waits for both); anything that changes the
         // cluster, and every stream, waits until the line is durable.
@@ -771,10 +791,13 @@ impl Gateway {
             return head;
         }
 
-        let body = req
-            .into_body()
-            .map_err(|e| -> BodyError { Box::new(e) })
-            .boxed_unsync();
+        let body = match read_body {
+            Some(bytes) => crate::body::full(bytes),
+            None => req
+                .into_body()
+                .map_err(|e| -> BodyError { Box::new(e) })
+                .boxed_unsync(),
+        };
         let mut up = Request::new(body);
         *up.method_mut() = method;
         *up.uri_mut() = uri;
@@ -1631,6 +1654,76 @@ impl Gateway {
         Ok(Arc::new(check))
     }
 
+    /// The check of a write to `pods/ephemeralcontainers` under the grant of `profile`:
+    /// `Ok(None)` when the profile has no `debug` block (the body streams through unread),
+    /// `Ok(Some(body))` with the body read and every container it adds allowed, `Err` with the
+    /// status and message of the refusal.
+    async fn debug_check(
+        &self,
+        policy: &jitgate_policy::Policy,
+        profile: Option<&str>,
+        req: &mut Request<Incoming>,
+    ) -> Result<Option<Bytes>, (StatusCode, String)> {
+        let forbidden = |msg: String| (StatusCode::FORBIDDEN, msg);
+        let Some(profile) = profile else {
+            return Err(forbidden(
+                "kubectl debug needs a grant; request one with kubectl jit request".to_owned(),
+            ));
+        };
+        let rules = match policy.debug_rules(profile) {
+            Ok(None) => return Ok(None),
+            Ok(Some(rules)) => rules,
+            Err(why) => return Err(forbidden(format!("kubectl debug refused: {why}"))),
+        };
+        let header_text = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        if let Some(encoding) =
+            header_text(header::CONTENT_ENCODING).filter(|e| !e.eq_ignore_ascii_case("identity"))
+        {
+            return Err((
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "kubectl debug refused: jitgate reads debug container requests uncompressed,                      and this one is {encoding}-encoded; send it without Content-Encoding"
+                ),
+            ));
+        }
+        let content_type = header_text(header::CONTENT_TYPE);
+        let kind = jitgate_guard::PatchKind::of(req.method().as_str(), content_type.as_deref())
+            .map_err(|why| {
+                (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("kubectl debug refused: {why}"),
+                )
+            })?;
+        let mut body = Vec::new();
+        while let Some(frame) = req.body_mut().frame().await {
+            let frame = frame.map_err(|e| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("kubectl debug refused: the request body could not be read: {e}"),
+                )
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if body.len() + data.len() > MAX_DEBUG_BODY {
+                    return Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!(
+                            "kubectl debug refused: the request body is larger than {} KiB,                              more than any debug container needs",
+                            MAX_DEBUG_BODY / 1024
+                        ),
+                    ));
+                }
+                body.extend_from_slice(&data);
+            }
+        }
+        jitgate_guard::check_debug_request(rules, profile, kind, &body).map_err(forbidden)?;
+        Ok(Some(Bytes::from(body)))
+    }
+
     /// Records what the apiserver answered to an allowed request (the decision line is
     /// already durable or being synced); `false` when the audit log could not take it, in which
     /// case the response must not reach the client.
@@ -1849,6 +1942,9 @@ fn standing_grants(
 fn is_read_only(verb: &str) -> bool {
     matches!(verb, "get" | "list" | "watch")
 }
+
+/// The largest body of a write to `pods/ephemeralcontainers` the gateway reads to check it.
+const MAX_DEBUG_BODY: usize = 1024 * 1024;
 
 /// One end of an upgraded (101) connection.
 type UpgradedIo = TokioIo<hyper::upgrade::Upgraded>;

@@ -175,6 +175,9 @@ codes! {
     DangerousCapability = "dangerous-capability",
     /// An `exec`, `portForward` or `debug` section on a profile whose rules never grant it.
     UnusedGuard = "unused-guard",
+    /// Rules that grant pods/portforward or pods/ephemeralcontainers without the `portForward`
+    /// or `debug` section that limits them.
+    MissingGuard = "missing-guard",
     /// A notification that is not exactly one of `slack` or `webhook`.
     BadNotification = "bad-notification",
     /// A reference to a notification that is not defined.

@@ -511,6 +511,25 @@ fn lint_profile(linter: &mut Linter<'_>, path: &str, profile: &ProfileSpec, name
             );
         }
     }
+    if profile.port_forward.is_none() && grants(&rules, "pods", "portforward", "create") {
+        linter.warn(
+            Code::MissingGuard,
+            path,
+            "the rules allow pods/portforward but the profile has no portForward section, so              every port of every pod in scope can be forwarded; add `portForward: {ports:              [...]}` with the ports people debug through"
+                .to_owned(),
+        );
+    }
+    if profile.debug.is_none()
+        && (grants(&rules, "pods", "ephemeralcontainers", "patch")
+            || grants(&rules, "pods", "ephemeralcontainers", "update"))
+    {
+        linter.warn(
+            Code::MissingGuard,
+            path,
+            "the rules allow adding ephemeral containers but the profile has no debug section,              so kubectl debug may add any image, privileged, with any capability; add `debug:              {images: [...], capabilities: [...]}`"
+                .to_owned(),
+        );
+    }
     if let Some(debug) = &profile.debug {
         lint_debug(linter, &join_key(path, "debug"), debug);
         if !grants(&rules, "pods", "ephemeralcontainers", "patch")

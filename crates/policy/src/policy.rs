@@ -41,6 +41,8 @@ pub(crate) struct CompiledProfile {
     pub namespace_selector: Option<LabelSelector>,
     pub pod_selector: Option<LabelSelector>,
     pub port_forward: Option<PortAllowlist>,
+    /// What `kubectl debug` may add under the profile; `None` without a `debug` block.
+    pub debug: Option<jitgate_guard::DebugRules>,
 }
 
 /// The result of linting a policy text: every finding, and the policy if there was no error.
@@ -187,6 +189,13 @@ impl Policy {
                         .as_ref()
                         .map(|pf| PortAllowlist::from_specs(&pf.ports))
                         .transpose()?,
+                    debug: p.debug.as_ref().map(|d| {
+                        jitgate_guard::DebugRules::new(
+                            d.images.iter().cloned(),
+                            d.require_digest,
+                            d.capabilities.iter().cloned(),
+                        )
+                    }),
                 },
             );
             authz.push(Profile {
@@ -249,6 +258,19 @@ impl Policy {
         self.compiled
             .get(profile)
             .map(|c| c.port_forward.as_ref())
+            .ok_or_else(|| format!("profile {profile} is no longer in the policy"))
+    }
+
+    /// What `kubectl debug` may add to a pod under `profile`: `Ok(None)` when the profile has
+    /// no `debug` block (its RBAC rules alone decide), `Ok(Some(rules))` when it has one.
+    ///
+    /// # Errors
+    ///
+    /// The profile is not in the policy (a grant outlived its profile): the caller must refuse.
+    pub fn debug_rules(&self, profile: &str) -> Result<Option<&jitgate_guard::DebugRules>, String> {
+        self.compiled
+            .get(profile)
+            .map(|c| c.debug.as_ref())
             .ok_or_else(|| format!("profile {profile} is no longer in the policy"))
     }
 

@@ -1,0 +1,16 @@
+//! Guards: decisions about what a permitted request may carry, beyond what RBAC can say.
+//!
+//! RBAC can allow or deny `patch` on `pods/ephemeralcontainers`; it cannot say *which* debug
+//! container may be added. [`debug`] reads the request body — whatever its patch type — finds
+//! every ephemeral container it would add, and checks each against a profile's
+//! [`DebugRules`]: images from an allowlist (optionally pinned by digest), never privileged,
+//! capabilities only from an allowlist. What cannot be decided from the body is refused.
+//!
+//! No I/O: the gateway hands in the method, `Content-Type` and body bytes and gets a decision
+//! with the sentence to show the person.
+
+#![forbid(unsafe_code)]
+
+pub mod debug;
+
+pub use debug::{DebugRules, PatchKind, check_debug_request};
