@@ -210,6 +210,30 @@ fn watch_event(out: &[u8], kind: &str, name: &str) -> Option<Value> {
         .find(|e| e["type"] == kind && e["object"]["metadata"]["name"] == name)
 }
 
+/// A fresh namespace (RBAC rendered) with one running pod, and a certificate user holding a
+/// 10-minute grant there that the gateway already honours.
+struct PodUser {
+    ns: jitgate_e2e::gw_namespace::GatewayNamespaces,
+    user: CertUser,
+    k: Kubectl,
+    grant: Grant,
+}
+
+fn user_with_pod(
+    env: &GatewayCase,
+    prefix: &str,
+    pod: &Pod,
+    reason: &str,
+) -> Result<PodUser, Box<dyn std::error::Error>> {
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, pod)?;
+    let (user, k) = env.cert_user(prefix, a)?;
+    let grant = env.stack.create_grant(&user.name, &[a], "10m", reason)?;
+    wait_for_grant(&k)?;
+    Ok(PodUser { ns, user, k, grant })
+}
+
 /// Waits until the gateway has loaded the user's new grant (it polls the store every 200 ms):
 /// `get pods` succeeds.
 fn wait_for_grant(k: &Kubectl) -> CaseResult {
@@ -620,14 +644,9 @@ fn oidc_token(env: &GatewayCase) -> CaseResult {
 /// Revoking the grant ends a running `get pods -w` and `logs -f` within the bound, each with the
 /// revocation message; both ends are audited with the reason; the next request is refused.
 fn revocation_cuts_streams(env: &GatewayCase) -> CaseResult {
-    let ns = env.namespaces(1)?;
+    let PodUser { ns, user, k, grant } =
+        user_with_pod(env, "dave", &counter("counter"), "INC-e2e revoke")?;
     let a = ns.name(0);
-    ns.start_pod(a, &counter("counter"))?;
-    let (user, k) = env.cert_user("dave", a)?;
-    let grant = env
-        .stack
-        .create_grant(&user.name, &[a], "10m", "INC-e2e revoke")?;
-    wait_for_grant(&k)?;
 
     let mut watch = k.spawn(["get", "pods", "-w"])?;
     watch.wait_for_line("the pod counter in the watch", 30 * SECOND, |l| {
@@ -881,14 +900,12 @@ fn shutdown_cuts_exec_and_port_forward(env: &GatewayCase) -> CaseResult {
 /// within the bound; kubectl says why and exits non-zero (the design: "the client gets a Status
 /// failure on the error channel saying why, then the connection closes").
 fn revocation_cuts_exec(env: &GatewayCase) -> CaseResult {
-    let ns = env.namespaces(1)?;
-    let a = ns.name(0);
-    ns.start_pod(a, &sleeper("sleeper"))?;
-    let (user, k) = env.cert_user("frank", a)?;
-    let grant = env
-        .stack
-        .create_grant(&user.name, &[a], "10m", "INC-e2e revoke exec")?;
-    wait_for_grant(&k)?;
+    let PodUser {
+        ns: _ns,
+        user,
+        k,
+        grant,
+    } = user_with_pod(env, "frank", &sleeper("sleeper"), "INC-e2e revoke exec")?;
     let mut sessions = Vec::new();
     for (transport, k) in remote_command_transports(&k) {
         let exec = exec_that_sleeps(&k)?;
@@ -2240,14 +2257,12 @@ fn policy_reload_keeps_the_last_good_policy_and_grants_standing_access(
 /// Revoking the grant ends an interactive `exec -it … sh` on every transport within the bound:
 /// the terminal shows why, and kubectl exits non-zero.
 fn revocation_cuts_interactive_exec(env: &GatewayCase) -> CaseResult {
-    let ns = env.namespaces(1)?;
-    let a = ns.name(0);
-    ns.start_pod(a, &sleeper("sleeper"))?;
-    let (user, k) = env.cert_user("ivan", a)?;
-    let grant = env
-        .stack
-        .create_grant(&user.name, &[a], "10m", "INC-e2e revoke exec -it")?;
-    wait_for_grant(&k)?;
+    let PodUser {
+        ns: _ns,
+        user,
+        k,
+        grant,
+    } = user_with_pod(env, "ivan", &sleeper("sleeper"), "INC-e2e revoke exec -it")?;
     let mut sessions = Vec::new();
     for (transport, k) in remote_command_transports(&k) {
         let mut pty = k.spawn_pty(["exec", "-it", "sleeper", "--", "sh"], PtySize::new(24, 80))?;
@@ -2349,14 +2364,17 @@ fn forward_with_open_connection(
 /// closed.
 fn revocation_cuts_port_forward(env: &GatewayCase) -> CaseResult {
     use std::io::Read as _;
-    let ns = env.namespaces(1)?;
-    let a = ns.name(0);
-    ns.start_pod(a, &Pod::new("web").ports([8080]))?;
-    let (user, k) = env.cert_user("judy", a)?;
-    let grant = env
-        .stack
-        .create_grant(&user.name, &[a], "10m", "INC-e2e revoke port-forward")?;
-    wait_for_grant(&k)?;
+    let PodUser {
+        ns: _ns,
+        user,
+        k,
+        grant,
+    } = user_with_pod(
+        env,
+        "judy",
+        &Pod::new("web").ports([8080]),
+        "INC-e2e revoke port-forward",
+    )?;
     let mut sessions = Vec::new();
     for (transport, k) in port_forward_transports(&k) {
         let (forward, tcp) = forward_with_open_connection(&k, transport)?;
@@ -2418,14 +2436,17 @@ fn revocation_cuts_port_forward(env: &GatewayCase) -> CaseResult {
 /// refusal is audited as `stream.deny`.
 fn port_forward_opens_only_the_profiles_ports(env: &GatewayCase) -> CaseResult {
     use std::io::{Read as _, Write as _};
-    let ns = env.namespaces(1)?;
-    let a = ns.name(0);
-    ns.start_pod(a, &Pod::new("web").ports([8080, 5432]))?;
-    let (user, k) = env.cert_user("ports", a)?;
-    let _grant = env
-        .stack
-        .create_grant(&user.name, &[a], "10m", "INC-e2e port allowlist")?;
-    wait_for_grant(&k)?;
+    let PodUser {
+        ns: _ns,
+        user,
+        k,
+        grant: _grant,
+    } = user_with_pod(
+        env,
+        "ports",
+        &Pod::new("web").ports([8080, 5432]),
+        "INC-e2e port allowlist",
+    )?;
     let get = |addr: std::net::SocketAddr| -> Result<Vec<u8>, Box<dyn std::error::Error>> {
         let mut tcp = std::net::TcpStream::connect(addr)?;
         tcp.set_read_timeout(Some(10 * SECOND))?;
@@ -2823,14 +2844,13 @@ fn ephemeral_names(admin: &Kubectl, pod: &str) -> Result<Vec<String>, Box<dyn st
 /// SYS_PTRACE, never privileged); a refusal reaches kubectl as a Forbidden Status naming the
 /// profile and what it allows, and is audited; the pod gains nothing.
 fn debug_containers_follow_the_profile(env: &GatewayCase) -> CaseResult {
-    let ns = env.namespaces(1)?;
+    let PodUser {
+        ns,
+        user,
+        k,
+        grant: _grant,
+    } = user_with_pod(env, "debugger", &sleeper("target"), "INC-e2e debug images")?;
     let a = ns.name(0);
-    ns.start_pod(a, &sleeper("target"))?;
-    let (user, k) = env.cert_user("debugger", a)?;
-    let _grant = env
-        .stack
-        .create_grant(&user.name, &[a], "10m", "INC-e2e debug images")?;
-    wait_for_grant(&k)?;
     let debug = |name: &str, extra: &[&str]| -> Result<Output, Box<dyn std::error::Error>> {
         let mut args = vec!["debug", "target", "-c", name, "--attach=false"];
         args.extend_from_slice(extra);
