@@ -805,30 +805,29 @@ mod tests {
 
     #[test]
     fn the_patch_kind_comes_from_method_and_content_type() {
-        assert_eq!(
-            PatchKind::of("PATCH", Some("application/strategic-merge-patch+json")),
-            Ok(PatchKind::StrategicMergePatch)
-        );
-        assert_eq!(
-            PatchKind::of("patch", Some("Application/JSON-Patch+JSON; charset=utf-8")),
-            Ok(PatchKind::JsonPatch)
-        );
-        assert_eq!(
-            PatchKind::of("PATCH", Some("application/merge-patch+json")),
-            Ok(PatchKind::MergePatch)
-        );
-        assert_eq!(
-            PatchKind::of("PATCH", Some("application/apply-patch+yaml")),
-            Ok(PatchKind::Apply)
-        );
-        assert_eq!(
-            PatchKind::of("PUT", Some("application/json")),
-            Ok(PatchKind::Update { yaml: false })
-        );
-        assert_eq!(
-            PatchKind::of("PUT", Some("application/yaml")),
-            Ok(PatchKind::Update { yaml: true })
-        );
+        let readable = [
+            (
+                "PATCH",
+                "application/strategic-merge-patch+json",
+                PatchKind::StrategicMergePatch,
+            ),
+            (
+                "patch",
+                "Application/JSON-Patch+JSON; charset=utf-8",
+                PatchKind::JsonPatch,
+            ),
+            (
+                "PATCH",
+                "application/merge-patch+json",
+                PatchKind::MergePatch,
+            ),
+            ("PATCH", "application/apply-patch+yaml", PatchKind::Apply),
+            ("PUT", "application/json", PatchKind::Update { yaml: false }),
+            ("PUT", "application/yaml", PatchKind::Update { yaml: true }),
+        ];
+        for (method, ct, kind) in readable {
+            assert_eq!(PatchKind::of(method, Some(ct)), Ok(kind), "{method} {ct}");
+        }
         for (method, ct) in [
             ("PUT", Some("application/vnd.kubernetes.protobuf")),
             ("PATCH", Some("application/apply-patch+cbor")),
