@@ -98,6 +98,11 @@ try as alice "$kdir/kubectl.1.33" -n checkout get pods
 try as alice "$kdir/kubectl.1.33" get secrets
 try as alice "$kdir/kubectl.1.33" get pods --as=system:admin
 
+say "Inside her grant, the exec guard still decides what runs: the profile's command list, parsed shell scripts, deny patterns"
+try as alice "$kdir/kubectl.1.33" exec "$worker" -- cat /etc//shadow
+try as alice "$kdir/kubectl.1.33" exec "$worker" -- sh -c 'ps aux; rm -rf /tmp/cache'
+try as alice "$kdir/kubectl.1.33" exec "$worker" -- sh -c 'echo $(cat /etc/shadow)'
+
 say "02:20 — bob, not on call, also wants to look. He logs in (browser, code + PKCE) and asks; his request waits for an approver"
 login_browser bob bob@example.com bob-password
 jit bob kubeconfig -n payments >/dev/null

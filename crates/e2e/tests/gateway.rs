@@ -102,6 +102,7 @@ kubectl_cases!(
     revocation_cuts_port_forward,
     port_forward_opens_only_the_profiles_ports,
     debug_containers_follow_the_profile,
+    exec_guard_follows_the_profile,
     expiry_cuts_watch,
     shutdown_cuts_exec_and_port_forward,
 );
@@ -3058,5 +3059,97 @@ fn every_patch_type_of_a_debug_container_is_checked(env: &GatewayCase) -> CaseRe
         "{} refusals, {denials} audited deny lines",
         refusals.len()
     );
+    Ok(())
+}
+
+/// The exec guard on every transport: a denied command line, a command the profile does not
+/// list (inside an `sh -c` script), and a construct the guard cannot check are refused with a
+/// Forbidden Status naming the profile and why, audited, and nothing of the refused script
+/// runs; an allowed script runs.
+fn exec_guard_follows_the_profile(env: &GatewayCase) -> CaseResult {
+    let PodUser {
+        ns: _ns,
+        user,
+        k,
+        grant: _grant,
+    } = user_with_pod(env, "guarded", &sleeper("sleeper"), "INC-e2e exec guard")?;
+    let marker = format!("/tmp/jitgate-guard-{}", env.unique("ran"));
+    let refused: [(Vec<String>, &str); 4] = [
+        (
+            vec!["cat".into(), "/etc//shadow".into()],
+            "`cat /etc//shadow` is denied (exec.deny: \"cat /etc/shadow\")",
+        ),
+        (
+            vec![
+                "sh".into(),
+                "-c".into(),
+                format!("mkdir -p {marker}; mkfs /dev/sda"),
+            ],
+            "`mkfs` is not an allowed command",
+        ),
+        (
+            vec![
+                "sh".into(),
+                "-c".into(),
+                format!("mkdir -p {marker} && echo $(cat /etc/shadow)"),
+            ],
+            "command substitution",
+        ),
+        (
+            vec![
+                "env".into(),
+                "nice".into(),
+                "cat".into(),
+                "/etc/shadow".into(),
+            ],
+            "is denied",
+        ),
+    ];
+    for (transport, k) in remote_command_transports(&k) {
+        for (argv, needle) in &refused {
+            let mut args = vec!["exec".to_owned(), "sleeper".to_owned(), "--".to_owned()];
+            args.extend(argv.iter().cloned());
+            let out = k.run(&args)?;
+            expect_forbidden(&out, &["exec refused by profile oncall-debug", needle])
+                .map_err(|e| format!("{transport}: {e}"))?;
+        }
+        let out = k
+            .run([
+                "exec",
+                "sleeper",
+                "--",
+                "sh",
+                "-c",
+                "echo guard-ok; ls / >/dev/null",
+            ])?
+            .checked()?;
+        ensure!(
+            out.stdout_text() == "guard-ok\n",
+            "{transport}: the allowed script printed {out}"
+        );
+    }
+    let probe = env
+        .admin
+        .in_namespace(_ns.name(0))
+        .run(["exec", "sleeper", "--", "ls", "-d", &marker])?;
+    ensure!(
+        !probe.success(),
+        "a refused script ran anyway: {marker} exists ({probe})"
+    );
+    env.audit.wait_for(
+        "the deny line of the refused `cat /etc//shadow`",
+        &user.name,
+        5 * SECOND,
+        |e| {
+            e["kind"] == "request"
+                && e["decision"] == "deny"
+                && e["status"] == 403
+                && e["subresource"] == "exec"
+                && e["command"] == json!(["cat", "/etc//shadow"])
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("is denied (exec.deny"))
+        },
+    )?;
     Ok(())
 }

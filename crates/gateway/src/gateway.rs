@@ -709,6 +709,18 @@ impl Gateway {
             None => Arc::new(jitgate_session::portforward::AnyPort),
         };
 
+        // The exec guard: the command line must pass the grant's profile's exec rules, before
+        // anything is recorded as allowed or reaches the pod.
+        if info.subresource == "exec" {
+            let command = draft.command.clone().unwrap_or_default();
+            let tty = query_flag(req.uri().query(), "tty");
+            if let Err(msg) = exec_check(&policy, chosen_profile.as_deref(), &command, tty) {
+                return self
+                    .refuse(draft, StatusCode::FORBIDDEN, &msg, Outcome::Denied, started)
+                    .await;
+            }
+        }
+
         // kubectl debug: every container a write to pods/ephemeralcontainers would add must pass
         // the grant's profile's debug rules. The body is read here and forwarded as read.
         let mut read_body: Option<Bytes> = None;
@@ -1941,6 +1953,27 @@ fn standing_grants(
 /// Verbs that only read: their decision line may be synced while the request is upstream.
 fn is_read_only(verb: &str) -> bool {
     matches!(verb, "get" | "list" | "watch")
+}
+
+/// The exec guard's decision for a command line under the grant of `profile`; `Err` is the
+/// message for the person.
+fn exec_check(
+    policy: &jitgate_policy::Policy,
+    profile: Option<&str>,
+    command: &[String],
+    tty: bool,
+) -> Result<(), String> {
+    // An exec without a grant is refused later, with its own message.
+    let Some(profile) = profile else {
+        return Ok(());
+    };
+    match policy.exec_rules(profile) {
+        Ok(None) => Ok(()),
+        Ok(Some(rules)) => {
+            jitgate_guard::check_exec(rules, profile, jitgate_guard::ExecRequest { command, tty })
+        }
+        Err(why) => Err(format!("exec refused: {why}")),
+    }
 }
 
 /// The largest body of a write to `pods/ephemeralcontainers` the gateway reads to check it.

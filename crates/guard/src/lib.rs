@@ -1,5 +1,10 @@
 //! Guards: decisions about what a permitted request may carry, beyond what RBAC can say.
 //!
+//! RBAC can allow `create` on `pods/exec`; it cannot say *which* command. [`exec`] decides a
+//! command line from its argv: the program that really runs (paths normalised, wrappers looked
+//! through, `sh -c` scripts parsed), the profile's allow and deny lists, and what interactive
+//! shells may do.
+//!
 //! RBAC can allow or deny `patch` on `pods/ephemeralcontainers`; it cannot say *which* debug
 //! container may be added. [`debug`] reads the request body — whatever its patch type — finds
 //! every ephemeral container it would add, and checks each against a profile's
@@ -12,5 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod debug;
+pub mod exec;
 
 pub use debug::{DebugRules, PatchKind, check_debug_request};
+pub use exec::{ExecRequest, ExecRules, Interactive, check_exec};

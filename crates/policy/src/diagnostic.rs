@@ -175,8 +175,8 @@ codes! {
     DangerousCapability = "dangerous-capability",
     /// An `exec`, `portForward` or `debug` section on a profile whose rules never grant it.
     UnusedGuard = "unused-guard",
-    /// Rules that grant pods/portforward or pods/ephemeralcontainers without the `portForward`
-    /// or `debug` section that limits them.
+    /// Rules that grant pods/exec, pods/portforward or pods/ephemeralcontainers without the
+    /// `exec`, `portForward` or `debug` section that limits them.
     MissingGuard = "missing-guard",
     /// A notification that is not exactly one of `slack` or `webhook`.
     BadNotification = "bad-notification",

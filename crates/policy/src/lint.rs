@@ -511,6 +511,15 @@ fn lint_profile(linter: &mut Linter<'_>, path: &str, profile: &ProfileSpec, name
             );
         }
     }
+    if profile.exec.is_none() && grants(&rules, "pods", "exec", "create") {
+        linter.warn(
+            Code::MissingGuard,
+            path,
+            "the rules allow pods/exec but the profile has no exec section, so every command \
+             runs; add `exec: {allow: [...], deny: [...]}` with the commands people debug with"
+                .to_owned(),
+        );
+    }
     if profile.port_forward.is_none() && grants(&rules, "pods", "portforward", "create") {
         linter.warn(
             Code::MissingGuard,

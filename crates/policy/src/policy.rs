@@ -43,6 +43,8 @@ pub(crate) struct CompiledProfile {
     pub port_forward: Option<PortAllowlist>,
     /// What `kubectl debug` may add under the profile; `None` without a `debug` block.
     pub debug: Option<jitgate_guard::DebugRules>,
+    /// Which commands `kubectl exec` may run; `None` without an `exec` block.
+    pub exec: Option<jitgate_guard::ExecRules>,
 }
 
 /// The result of linting a policy text: every finding, and the policy if there was no error.
@@ -189,6 +191,23 @@ impl Policy {
                         .as_ref()
                         .map(|pf| PortAllowlist::from_specs(&pf.ports))
                         .transpose()?,
+                    exec: p.exec.as_ref().map(|e| {
+                        jitgate_guard::ExecRules::new(
+                            e.allow.iter().cloned(),
+                            e.deny.iter().cloned(),
+                            match e.interactive {
+                                crate::model::InteractiveMode::Deny => {
+                                    jitgate_guard::Interactive::Deny
+                                }
+                                crate::model::InteractiveMode::Record => {
+                                    jitgate_guard::Interactive::Record
+                                }
+                                crate::model::InteractiveMode::Filter => {
+                                    jitgate_guard::Interactive::Filter
+                                }
+                            },
+                        )
+                    }),
                     debug: p.debug.as_ref().map(|d| {
                         jitgate_guard::DebugRules::new(
                             d.images.iter().cloned(),
@@ -258,6 +277,19 @@ impl Policy {
         self.compiled
             .get(profile)
             .map(|c| c.port_forward.as_ref())
+            .ok_or_else(|| format!("profile {profile} is no longer in the policy"))
+    }
+
+    /// Which commands `kubectl exec` may run under `profile`: `Ok(None)` when the profile has
+    /// no `exec` block (its RBAC rules alone decide), `Ok(Some(rules))` when it has one.
+    ///
+    /// # Errors
+    ///
+    /// The profile is not in the policy (a grant outlived its profile): the caller must refuse.
+    pub fn exec_rules(&self, profile: &str) -> Result<Option<&jitgate_guard::ExecRules>, String> {
+        self.compiled
+            .get(profile)
+            .map(|c| c.exec.as_ref())
             .ok_or_else(|| format!("profile {profile} is no longer in the policy"))
     }
 

@@ -560,6 +560,16 @@ fn every_mistake_is_reported_with_path_line_and_message() {
             message: "never allow pods/exec",
         },
         Case {
+            name: "exec without an exec section",
+            from: "        resources: [pods, pods/log]\n        verbs: [get, list]\n",
+            to: "        resources: [pods, pods/log, pods/exec]\n        verbs: [get, list, create]\n",
+            code: Code::MissingGuard,
+            severity: W,
+            path: "profiles[0]",
+            line: 4,
+            message: "every command runs",
+        },
+        Case {
             name: "port-forward without a portForward section",
             from: "        resources: [pods, pods/log]\n        verbs: [get, list]\n",
             to: "        resources: [pods, pods/log, pods/portforward]\n        verbs: [get, list, create]\n",
