@@ -2750,12 +2750,7 @@ fn plain_websocket_port_forward_to_a_closed_port_is_refused(env: &GatewayCase) -
         "the refused WebSocket port-forward",
         &user.name,
         5 * SECOND,
-        |e| {
-            e["kind"] == "request"
-                && e["decision"] == "deny"
-                && e["status"] == 403
-                && e["subresource"] == "portforward"
-        },
+        |e| is_forbidden_line(e, "portforward", &[]),
     )?;
     Ok(())
 }
@@ -2820,6 +2815,18 @@ async fn next_binary_message(ws: &mut Ws) -> Result<Vec<u8>, Box<dyn std::error:
             Some(Err(e)) => return Err(e.into()),
         }
     }
+}
+
+/// A `request` audit line refusing (403) a request for `subresource`, whose reason contains
+/// every one of `needles`.
+fn is_forbidden_line(e: &Value, subresource: &str, needles: &[&str]) -> bool {
+    e["kind"] == "request"
+        && e["decision"] == "deny"
+        && e["status"] == 403
+        && e["subresource"] == subresource
+        && e["reason"]
+            .as_str()
+            .is_some_and(|r| needles.iter().all(|n| r.contains(n)))
 }
 
 /// The names of a pod's ephemeral containers, read with the admin's kubectl.
@@ -2891,15 +2898,7 @@ fn debug_containers_follow_the_profile(env: &GatewayCase) -> CaseResult {
             &format!("the deny line of kubectl debug {flags:?}"),
             &user.name,
             5 * SECOND,
-            |e| {
-                e["kind"] == "request"
-                    && e["decision"] == "deny"
-                    && e["status"] == 403
-                    && e["subresource"] == "ephemeralcontainers"
-                    && e["reason"]
-                        .as_str()
-                        .is_some_and(|r| needles.iter().all(|n| r.contains(n)))
-            },
+            |e| is_forbidden_line(e, "ephemeralcontainers", needles),
         )?;
     }
     // The positive control: an allowed image, with the general profile's SYS_PTRACE on kubectl
@@ -3141,14 +3140,8 @@ fn exec_guard_follows_the_profile(env: &GatewayCase) -> CaseResult {
         &user.name,
         5 * SECOND,
         |e| {
-            e["kind"] == "request"
-                && e["decision"] == "deny"
-                && e["status"] == 403
-                && e["subresource"] == "exec"
+            is_forbidden_line(e, "exec", &["is denied (exec.deny"])
                 && e["command"] == json!(["cat", "/etc//shadow"])
-                && e["reason"]
-                    .as_str()
-                    .is_some_and(|r| r.contains("is denied (exec.deny"))
         },
     )?;
     Ok(())
