@@ -103,6 +103,7 @@ kubectl_cases!(
     port_forward_opens_only_the_profiles_ports,
     debug_containers_follow_the_profile,
     exec_guard_follows_the_profile,
+    sessions_are_recorded,
     expiry_cuts_watch,
     shutdown_cuts_exec_and_port_forward,
 );
@@ -3144,5 +3145,101 @@ fn exec_guard_follows_the_profile(env: &GatewayCase) -> CaseResult {
                 && e["command"] == json!(["cat", "/etc//shadow"])
         },
     )?;
+    Ok(())
+}
+
+/// The recording names in the `stream.end` lines of `user`'s exec sessions, oldest first.
+fn recordings_of(env: &GatewayCase, user: &str) -> Result<Vec<String>, StackError> {
+    Ok(env
+        .audit
+        .events()?
+        .iter()
+        .filter(|e| e["kind"] == "stream.end" && e["user"] == user && e["subresource"] == "exec")
+        .filter_map(|e| {
+            let reason = e["reason"].as_str()?;
+            let name = reason.split("recorded to recordings/").nth(1)?;
+            Some(name.split(' ').next()?.to_owned())
+        })
+        .collect())
+}
+
+/// Every exec session is recorded (asciicast v2, DATA_DIR/recordings): an interactive shell
+/// on a real pty — what was typed, what came back, the terminal size — and a command without a
+/// terminal, its stderr apart; `jitgate recording play` replays them and `list` names them,
+/// with who and where. On every transport.
+fn sessions_are_recorded(env: &GatewayCase) -> CaseResult {
+    let PodUser {
+        ns: _ns,
+        user,
+        k,
+        grant: _grant,
+    } = user_with_pod(env, "recorded", &sleeper("sleeper"), "INC-e2e recording")?;
+    let mut expected = 0;
+    for (transport, k) in remote_command_transports(&k) {
+        let mut pty = k.spawn_pty(["exec", "-it", "sleeper", "--", "sh"], PtySize::new(31, 97))?;
+        pty.send_line("echo rec-$((6*7))")?;
+        pty.expect("rec-42", 30 * SECOND)?;
+        pty.send_line("exit 0")?;
+        pty.wait(30 * SECOND)?;
+        k.run([
+            "exec",
+            "sleeper",
+            "--",
+            "sh",
+            "-c",
+            "echo out-1; echo err-1 >&2",
+        ])?
+        .checked()?;
+        expected += 2;
+        let names = poll(
+            &format!("{transport}: both sessions' stream.end lines naming their recordings"),
+            10 * SECOND,
+            Duration::from_millis(100),
+            |last| {
+                let names = recordings_of(env, &user.name)?;
+                *last = format!("{names:?}");
+                Ok((names.len() == expected).then_some(names))
+            },
+        )?;
+        let (tty, plain) = (&names[expected - 2], &names[expected - 1]);
+        let text = std::fs::read_to_string(env.stack.data_dir.join("recordings").join(tty))?;
+        let header: Value = serde_json::from_str(text.lines().next().unwrap_or_default())?;
+        ensure!(
+            header["version"] == 2
+                && header["command"] == "sh"
+                && header["title"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with(&format!("{} in ", user.name))),
+            "{transport}: header of {tty}: {header}"
+        );
+        ensure!(
+            text.contains(r#""r","97x31"]"#),
+            "{transport}: {tty} has no resize to 97x31:\n{text}"
+        );
+        ensure!(
+            text.contains(r#""i","echo rec-$((6*7))"#) || text.contains(r#""i","e"]"#),
+            "{transport}: {tty} does not hold what was typed:\n{text}"
+        );
+        let played = env
+            .stack
+            .jitgate(["recording", "play", tty.as_str(), "--speed", "0"])?
+            .checked()?;
+        ensure!(
+            played.stdout_text().contains("rec-42"),
+            "{transport}: playing {tty} does not show rec-42: {played}"
+        );
+        let text = std::fs::read_to_string(env.stack.data_dir.join("recordings").join(plain))?;
+        ensure!(
+            text.contains(r#""o","out-1\n"]"#) && text.contains(r#""e","err-1\n"]"#),
+            "{transport}: {plain} does not keep stdout and stderr apart:\n{text}"
+        );
+        let list = env.stack.jitgate(["recording", "list"])?.checked()?;
+        ensure!(
+            list.stdout_text()
+                .lines()
+                .any(|l| l.contains(plain.as_str()) && l.contains(&user.name)),
+            "{transport}: `jitgate recording list` does not show {plain}: {list}"
+        );
+    }
     Ok(())
 }

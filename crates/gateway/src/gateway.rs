@@ -76,6 +76,10 @@ pub struct GatewayParts {
     pub policy: Arc<ArcSwap<jitgate_policy::Policy>>,
     /// The broker serving `/jitgate/v1` (requests, approvals, certificates), if any.
     pub broker: Option<Arc<jitgate_broker::Broker>>,
+    /// The folder session recordings are written to (it exists).
+    pub recordings: std::path::PathBuf,
+    /// The most bytes one recording may hold.
+    pub recording_cap: u64,
 }
 
 /// The gateway.
@@ -92,6 +96,8 @@ pub struct Gateway {
     seen_change: AtomicI64,
     streams: StreamRegistry,
     metrics: Metrics,
+    recordings: std::path::PathBuf,
+    recording_cap: u64,
 }
 
 /// An audit event being filled in along the request path.
@@ -131,6 +137,8 @@ impl Gateway {
             seen_change: AtomicI64::new(counter),
             streams: StreamRegistry::default(),
             metrics: Metrics::default(),
+            recordings: parts.recordings,
+            recording_cap: parts.recording_cap,
         }))
     }
 
@@ -1194,13 +1202,18 @@ impl Gateway {
             let guard = gateway.streams.register(&grant);
             let mut cut = guard.cut.clone();
             let started = Instant::now();
+            let recording_name = format!("{}.cast", draft.session);
+            let mut recorder = jitgate_session::record::Recorder::new(
+                gateway.recordings.join(&recording_name),
+                gateway.recording_cap,
+            );
             gateway
                 .write_audit(
                     &draft,
                     EventKind::StreamStart,
                     AuditDecision::Allow,
                     Some(&format!(
-                        "kubectl speaks {client_name}, the apiserver {upstream_name}{fallback_note}"
+                        "kubectl speaks {client_name}, the apiserver {upstream_name}{fallback_note}; recording recordings/{recording_name}"
                     )),
                     101,
                     0,
@@ -1232,7 +1245,7 @@ impl Gateway {
                 client_leg,
                 upstream_leg,
                 until_cut(&mut cut, &deadline),
-                &mut jitgate_session::pump::PassThrough,
+                &mut recorder,
             )
             .await;
             let cut_reason = match &summary.ended_by {
@@ -1254,6 +1267,19 @@ impl Gateway {
             }
             if let Some(error) = &summary.error {
                 why.push_str(&format!("; {error}"));
+            }
+            match recorder.finish() {
+                Ok(r) if r.bytes > 0 => why.push_str(&format!(
+                    "; recorded to recordings/{recording_name} ({} bytes{})",
+                    r.bytes,
+                    if r.truncated {
+                        ", truncated at the cap"
+                    } else {
+                        ""
+                    }
+                )),
+                Ok(_) => {}
+                Err(e) => why.push_str(&format!("; the recording may be incomplete: {e}")),
             }
             gateway
                 .write_audit(

@@ -52,7 +52,12 @@ pub struct ServeConfig {
     /// Threads serving kubectl, each with its own listener socket (`SO_REUSEPORT`) and its own
     /// connections to the apiserver; 0 means one per CPU.
     pub shards: usize,
+    /// The most bytes one session's recording may hold.
+    pub recording_cap: u64,
 }
+
+/// The default size cap of one session recording.
+pub const DEFAULT_RECORDING_CAP: u64 = jitgate_session::record::DEFAULT_CAP;
 
 /// How often the policy file is checked for changes.
 pub const POLICY_POLL: Duration = Duration::from_secs(1);
@@ -318,7 +323,19 @@ pub async fn start(
         })
         .await?
     };
+    // Session recordings: one asciicast file per exec/attach session, owner-only.
+    let recordings = cfg.data_dir.join("recordings");
+    std::fs::create_dir_all(&recordings)
+        .map_err(|e| StartError::Tls(format!("{}: {e}", recordings.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&recordings, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| StartError::Tls(format!("{}: {e}", recordings.display())))?;
+    }
     let gateway = Gateway::new(GatewayParts {
+        recordings,
+        recording_cap: cfg.recording_cap,
         upstream,
         certs,
         tokens,

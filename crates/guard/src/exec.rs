@@ -21,7 +21,7 @@
 //!   parses more of bash than it can reason about is a guard that can be talked past.
 //! - **Interactive shells** (a shell without `-c`, reading from the terminal or stdin) follow
 //!   `exec.interactive`: `deny` refuses them; `record` and `filter` let them start — what is
-//!   typed in them is not checked (and, until session recording is built, not recorded).
+//!   typed in them is not checked (it is recorded, like every session).
 //!   A shell that runs a script file is refused: the file cannot be seen.
 //! - **Denied command lines** (`exec.deny`, e.g. `rm -rf /`, `cat /etc/shadow`) win over
 //!   allow. A pattern is its command, its flags and its operands; a command line matches when

@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// Edits are picked up within a second if they validate; otherwise the policy in force stays.
     #[arg(long, env = "JITGATE_POLICY")]
     policy: Option<PathBuf>,
+    /// The most bytes one session's recording may hold (default 16 MiB); past it the
+    /// recording ends with a marker and the session goes on.
+    #[arg(long)]
+    recording_cap_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +107,7 @@ struct ServeFile {
     audit_fsync: Option<bool>,
     shards: Option<usize>,
     policy: Option<PathBuf>,
+    recording_cap_bytes: Option<u64>,
     public_url: Option<String>,
     #[serde(default)]
     admin_group: Vec<String>,
@@ -172,6 +177,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         grant_poll: Duration::from_millis(200),
         audit_fsync: args.audit_fsync.or(file.audit_fsync).unwrap_or(true),
         shards: args.shards.or(file.shards).unwrap_or(0),
+        recording_cap: args
+            .recording_cap_bytes
+            .or(file.recording_cap_bytes)
+            .unwrap_or(jitgate_gateway::run::DEFAULT_RECORDING_CAP),
         policy_file: args.policy.or(file.policy),
         oidc: oidc.clone(),
         public_url: args.public_url.or(file.public_url),

@@ -8,6 +8,7 @@ mod cmd_cert;
 mod cmd_grant;
 mod cmd_policy;
 mod cmd_rbac;
+mod cmd_recording;
 mod cmd_serve;
 mod duration;
 
@@ -55,6 +56,9 @@ enum Command {
     /// The policy file: lint it, run its table tests, print its JSON Schema.
     #[command(subcommand)]
     Policy(cmd_policy::PolicyCommand),
+    /// Session recordings: list them, replay one.
+    #[command(subcommand)]
+    Recording(cmd_recording::RecordingCommand),
     /// Print the jitgate version.
     Version,
 }
@@ -68,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         Command::Rbac(cmd) => cmd_rbac::run(cmd),
         Command::Audit(cmd) => cmd_audit::run(cmd),
         Command::Policy(cmd) => cmd_policy::run(cmd),
+        Command::Recording(cmd) => cmd_recording::run(cmd),
         Command::Version => {
             println!("jitgate {}", env!("CARGO_PKG_VERSION"));
             Ok(())

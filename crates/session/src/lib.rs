@@ -18,6 +18,7 @@
 //! | [`spdy`] | legs over SPDY/3.1 remotecommand streams (`k8s.io/cri-streaming` remotecommand, client-go `tools/remotecommand`), either role |
 //! | [`handshake`] | the HTTP/1.1 upgrade: choosing the subprotocol, `Sec-WebSocket-Accept` (RFC 6455 §4.2.2) |
 //! | [`pump`] | the session core: copy, observe, count, cut |
+//! | [`record`] | the recorder: every frame of an exec/attach session into an asciicast v2 file; no recording, no session |
 //! | [`portforward`] | port-forward sessions: one upstream stream pair per forwarded connection, ports checked, cut with a message |
 
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@ pub mod handshake;
 pub mod leg;
 pub mod portforward;
 pub mod pump;
+pub mod record;
 pub mod spdy;
 pub mod websocket;
 

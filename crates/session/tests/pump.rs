@@ -245,3 +245,113 @@ async fn a_kubectl_that_has_spoken_gets_its_output_at_once() {
         opened.elapsed()
     );
 }
+
+#[allow(clippy::unwrap_used)] // a test helper: no temporary folder, no test
+fn recording_path(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    (dir, path)
+}
+
+#[tokio::test]
+async fn a_session_is_recorded_frame_by_frame() {
+    use jitgate_session::record::Recorder;
+    use jitgate_wire::asciicast::{EventCode, parse};
+    let (_dir, path) = recording_path("s-1.cast");
+    let (mut kubectl, mut apiserver, summary) = session(
+        ChannelProtocol::V5Channel,
+        None,
+        Box::new(Recorder::new(&path, 1 << 20)),
+    )
+    .await;
+    kubectl
+        .send(bin(4, br#"{"Width":100,"Height":30}"#))
+        .await
+        .unwrap();
+    kubectl.send(bin(0, b"echo hi\r")).await.unwrap();
+    next_binary(&mut apiserver).await.unwrap();
+    next_binary(&mut apiserver).await.unwrap();
+    apiserver.send(bin(1, b"hi\r\n")).await.unwrap();
+    apiserver.send(bin(2, b"oops\n")).await.unwrap();
+    apiserver.send(bin(3, EXIT_3)).await.unwrap();
+    apiserver.close(None).await.unwrap();
+    while next_binary(&mut kubectl).await.is_some() {}
+    summary.await.unwrap();
+    let rec = parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let events: Vec<(EventCode, &str)> = rec
+        .events
+        .iter()
+        .map(|(_, c, d)| (*c, d.as_str()))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (EventCode::Resize, "100x30"),
+            (EventCode::Input, "echo hi\r"),
+            (EventCode::Output, "hi\r\n"),
+            (EventCode::Stderr, "oops\n"),
+            (EventCode::Marker, std::str::from_utf8(EXIT_3).unwrap()),
+        ]
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn a_session_that_cannot_be_recorded_does_not_start() {
+    use jitgate_session::record::Recorder;
+    let (_dir, path) = recording_path("missing-folder/s-1.cast");
+    let (mut kubectl, mut apiserver, summary) = session(
+        ChannelProtocol::V5Channel,
+        None,
+        Box::new(Recorder::new(&path, 1 << 20)),
+    )
+    .await;
+    let status = next_binary(&mut kubectl).await.unwrap();
+    assert_eq!(status[0], 3);
+    let text = String::from_utf8_lossy(&status[1..]).into_owned();
+    assert!(text.contains("cannot record this session"), "{text}");
+    assert!(
+        next_binary(&mut apiserver).await.is_none(),
+        "nothing reached the container"
+    );
+    let summary = summary.await.unwrap();
+    assert!(matches!(summary.ended_by, EndedBy::Observer(ref r) if r.kind == "recording"));
+}
+
+#[tokio::test]
+async fn a_recording_stops_at_its_cap_and_the_session_goes_on() {
+    use jitgate_session::record::Recorder;
+    use jitgate_wire::asciicast::{EventCode, parse};
+    let (_dir, path) = recording_path("s-2.cast");
+    let (mut kubectl, mut apiserver, summary) = session(
+        ChannelProtocol::V5Channel,
+        None,
+        Box::new(Recorder::new(&path, 2048)),
+    )
+    .await;
+    let chunk = vec![b'x'; 1000];
+    for _ in 0..5 {
+        apiserver.send(bin(1, &chunk)).await.unwrap();
+    }
+    apiserver.send(bin(3, EXIT_3)).await.unwrap();
+    apiserver.close(None).await.unwrap();
+    let mut received = 0;
+    while let Some(m) = next_binary(&mut kubectl).await {
+        if m[0] == 1 {
+            received += m.len() - 1;
+        }
+    }
+    assert_eq!(received, 5000, "the session delivered everything");
+    assert_eq!(summary.await.unwrap().exit, Some(ExitStatus::ExitCode(3)));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.len() <= 2048 + 200, "{} bytes", text.len());
+    let rec = parse(&text).unwrap();
+    let last = rec.events.last().unwrap();
+    assert_eq!(last.1, EventCode::Marker);
+    assert!(last.2.contains("truncated"), "{}", last.2);
+}

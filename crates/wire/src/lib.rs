@@ -12,12 +12,14 @@
 //! | [`upgrade`] | the HTTP/1.1 upgrade and subprotocol choice | `k8s.io/streaming/pkg/httpstream` (`X-Stream-Protocol-Version`); RFC 6455 §4 (`Sec-WebSocket-Protocol`) |
 //! | [`remotecommand`] | exec/attach streams: `channel.k8s.io`, `v2`–`v5.channel.k8s.io` | `k8s.io/cri-streaming/pkg/streaming/remotecommand`, client-go `tools/remotecommand` |
 //! | [`portforward`] | port-forward: `portforward.k8s.io` over SPDY, `?ports=` over WebSocket | `k8s.io/cri-streaming/pkg/streaming/portforward` |
+//! | [`asciicast`] | session recordings: asciicast v2 header and events | <https://docs.asciinema.org/manual/asciicast/v2/> |
 //! | [`channel`] | WebSocket channel messages: `v5.channel.k8s.io`, `v4.channel.k8s.io`, `v4.base64.channel.k8s.io`, and the unversioned pair | `k8s.io/streaming/pkg/httpstream/wsstream` |
 //!
 //! Errors: [`spdy::SpdyError`] for SPDY framing, [`StreamError`] for everything above it.
 
 #![forbid(unsafe_code)]
 
+pub mod asciicast;
 pub mod channel;
 mod error;
 pub mod portforward;

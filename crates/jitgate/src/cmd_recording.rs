@@ -1,0 +1,169 @@
+//! `jitgate recording list|play`: the session recordings the gateway writes (asciicast v2, one
+//! file per exec or attach session, in DATA_DIR/recordings). `asciinema play FILE` plays them
+//! too.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use jitgate_wire::asciicast::{EventCode, parse};
+
+/// Recording commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum RecordingCommand {
+    /// List the recordings: file, size, start, who and where.
+    List {
+        #[command(flatten)]
+        dirs: crate::StateDirs,
+    },
+    /// Replay a recording's output on this terminal, with its timing.
+    Play {
+        /// A file, or a recording's name in DATA_DIR/recordings (`s-7f3a09c1`, with or
+        /// without `.cast`).
+        recording: String,
+        /// Playback speed: 2 is twice as fast; 0 prints everything at once.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// The longest pause between two events, in seconds.
+        #[arg(long, default_value_t = 2.0)]
+        max_wait: f64,
+        /// Also print what was typed (stdin), marked `⟨…⟩`, and the markers (how it ended).
+        #[arg(long)]
+        input: bool,
+        #[command(flatten)]
+        dirs: crate::StateDirs,
+    },
+}
+
+/// Runs a recording command.
+pub fn run(cmd: RecordingCommand) -> anyhow::Result<()> {
+    match cmd {
+        RecordingCommand::List { dirs } => list(&dirs.data_dir.join("recordings")),
+        RecordingCommand::Play {
+            recording,
+            speed,
+            max_wait,
+            input,
+            dirs,
+        } => {
+            anyhow::ensure!(
+                speed >= 0.0 && speed.is_finite(),
+                "--speed must be 0 (no pauses) or more, not {speed}"
+            );
+            let path = resolve(&dirs.data_dir.join("recordings"), &recording);
+            play(&path, speed, max_wait.max(0.0), input)
+        }
+    }
+}
+
+fn resolve(dir: &Path, recording: &str) -> PathBuf {
+    let as_given = PathBuf::from(recording);
+    if as_given.exists() {
+        return as_given;
+    }
+    let name = if recording.ends_with(".cast") {
+        recording.to_owned()
+    } else {
+        format!("{recording}.cast")
+    };
+    dir.join(name)
+}
+
+fn list(dir: &Path) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "reading {} (is --data-dir the gateway's data folder?)",
+            dir.display()
+        )
+    })?;
+    let mut rows = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "cast") {
+            continue;
+        }
+        let size = entry.metadata()?.len();
+        let first = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_owned))
+            .unwrap_or_default();
+        let head: serde_json::Value = serde_json::from_str(&first).unwrap_or_default();
+        let started = head["timestamp"]
+            .as_i64()
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| "?".to_owned());
+        rows.push((
+            started,
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            size,
+            head["title"].as_str().unwrap_or("(no header)").to_owned(),
+            head["command"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    rows.sort();
+    let mut table = String::from(
+        "STARTED               RECORDING              BYTES  WHO AND WHERE / COMMAND\n",
+    );
+    for (started, name, size, title, command) in rows {
+        table.push_str(&format!(
+            "{started:<21} {name:<22} {size:>6}  {title}: {command}\n"
+        ));
+    }
+    quiet_on_closed_pipe(std::io::stdout().lock().write_all(table.as_bytes()))
+}
+
+/// A reader that went away (`| head`) is not an error.
+fn quiet_on_closed_pipe(result: std::io::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn play(path: &Path, speed: f64, max_wait: f64, input: bool) -> anyhow::Result<()> {
+    quiet_on_closed_pipe(replay(path, speed, max_wait, input))
+}
+
+fn replay(path: &Path, speed: f64, max_wait: f64, input: bool) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "reading {}: {e} (`jitgate recording list` shows the recordings)",
+                path.display()
+            ),
+        )
+    })?;
+    let recording = parse(&text).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    let mut out = std::io::stdout().lock();
+    let mut last = 0.0_f64;
+    for (time, code, data) in &recording.events {
+        if speed > 0.0 {
+            let pause = ((time - last) / speed).clamp(0.0, max_wait);
+            out.flush()?;
+            std::thread::sleep(Duration::from_secs_f64(pause));
+        }
+        last = *time;
+        match code {
+            EventCode::Output | EventCode::Stderr => out.write_all(data.as_bytes())?,
+            EventCode::Input if input => write!(out, "⟨{}⟩", data.escape_debug())?,
+            EventCode::Marker if input => writeln!(out, "\n⟨{data}⟩")?,
+            _ => {}
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
