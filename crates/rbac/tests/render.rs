@@ -608,11 +608,15 @@ fn repo_root() -> PathBuf {
 }
 
 /// A suffix that keeps concurrent runs apart.
+/// A suffix no other test of this run uses: the clock and pid tell runs apart, the counter the
+/// tests of one run (two tests once drew the same clock value and collided on a namespace).
 fn random_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    format!("{:x}", nanos ^ std::process::id())
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{n}", nanos ^ std::process::id())
 }
 
 /// What a `kubectl` run printed.
