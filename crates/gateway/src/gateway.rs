@@ -720,9 +720,9 @@ impl Gateway {
         // The exec guard: the command line must pass the grant's profile's exec rules, before
         // anything is recorded as allowed or reaches the pod.
         if info.subresource == "exec" {
-            let command = draft.command.clone().unwrap_or_default();
+            let command = draft.command.as_deref().unwrap_or_default();
             let tty = query_flag(req.uri().query(), "tty");
-            if let Err(msg) = exec_check(&policy, chosen_profile.as_deref(), &command, tty) {
+            if let Err(msg) = exec_check(&policy, chosen_profile.as_deref(), command, tty) {
                 return self
                     .refuse(draft, StatusCode::FORBIDDEN, &msg, Outcome::Denied, started)
                     .await;
@@ -1725,7 +1725,8 @@ impl Gateway {
             return Err((
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!(
-                    "kubectl debug refused: jitgate reads debug container requests uncompressed,                      and this one is {encoding}-encoded; send it without Content-Encoding"
+                    "kubectl debug refused: jitgate reads debug container requests uncompressed, \
+                     and this one is {encoding}-encoded; send it without Content-Encoding"
                 ),
             ));
         }
@@ -1750,7 +1751,8 @@ impl Gateway {
                     return Err((
                         StatusCode::PAYLOAD_TOO_LARGE,
                         format!(
-                            "kubectl debug refused: the request body is larger than {} KiB,                              more than any debug container needs",
+                            "kubectl debug refused: the request body is larger than {} KiB, \
+                             more than any debug container needs",
                             MAX_DEBUG_BODY / 1024
                         ),
                     ));

@@ -175,15 +175,10 @@ impl DebugRules {
                  pinned as name@sha256:<digest>"
             ));
         }
-        let security = match fields.get("securityContext") {
-            None | Some(Value::Null) => return Ok(()),
-            Some(Value::Object(s)) => s,
-            Some(other) => {
-                return Err(format!(
-                    "{name} has a securityContext that is {}, not an object",
-                    kind_of(other)
-                ));
-            }
+        let Some(security) =
+            object_field(fields.get("securityContext"), &name, "a securityContext")?
+        else {
+            return Ok(());
         };
         match security.get("privileged") {
             None | Some(Value::Null | Value::Bool(false)) => {}
@@ -201,21 +196,20 @@ impl DebugRules {
                 ));
             }
         }
-        let added = match security.get("capabilities") {
+        let Some(capabilities) = object_field(
+            security.get("capabilities"),
+            &name,
+            "securityContext.capabilities",
+        )?
+        else {
+            return Ok(());
+        };
+        let added = match capabilities.get("add") {
             None | Some(Value::Null) => return Ok(()),
-            Some(Value::Object(c)) => match c.get("add") {
-                None | Some(Value::Null) => return Ok(()),
-                Some(Value::Array(add)) => add,
-                Some(other) => {
-                    return Err(format!(
-                        "{name} has capabilities.add that is {}, not a list",
-                        kind_of(other)
-                    ));
-                }
-            },
+            Some(Value::Array(add)) => add,
             Some(other) => {
                 return Err(format!(
-                    "{name} has securityContext.capabilities that is {}, not an object",
+                    "{name} has capabilities.add that is {}, not a list",
                     kind_of(other)
                 ));
             }
@@ -516,6 +510,23 @@ fn has_digest(image: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
+}
+
+/// An optional object field of a container: `None` when absent or null, `Err` naming it
+/// (`what`) when it is something else.
+fn object_field<'v>(
+    value: Option<&'v Value>,
+    name: &str,
+    what: &str,
+) -> Result<Option<&'v serde_json::Map<String, Value>>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(fields)) => Ok(Some(fields)),
+        Some(other) => Err(format!(
+            "{name} has {what} that is {}, not an object",
+            kind_of(other)
+        )),
+    }
 }
 
 fn kind_of(value: &Value) -> &'static str {

@@ -524,7 +524,9 @@ fn lint_profile(linter: &mut Linter<'_>, path: &str, profile: &ProfileSpec, name
         linter.warn(
             Code::MissingGuard,
             path,
-            "the rules allow pods/portforward but the profile has no portForward section, so              every port of every pod in scope can be forwarded; add `portForward: {ports:              [...]}` with the ports people debug through"
+            "the rules allow pods/portforward but the profile has no portForward section, so \
+             every port of every pod in scope can be forwarded; add `portForward: {ports: \
+             [...]}` with the ports people debug through"
                 .to_owned(),
         );
     }
@@ -535,7 +537,9 @@ fn lint_profile(linter: &mut Linter<'_>, path: &str, profile: &ProfileSpec, name
         linter.warn(
             Code::MissingGuard,
             path,
-            "the rules allow adding ephemeral containers but the profile has no debug section,              so kubectl debug may add any image, privileged, with any capability; add `debug:              {images: [...], capabilities: [...]}`"
+            "the rules allow adding ephemeral containers but the profile has no debug section, \
+             so kubectl debug may add any image, privileged, with any capability; add `debug: \
+             {images: [...], capabilities: [...]}`"
                 .to_owned(),
         );
     }

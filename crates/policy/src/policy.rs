@@ -274,9 +274,14 @@ impl Policy {
     /// The profile is not in the policy (a grant outlived its profile): the caller must refuse,
     /// since what the profile would allow cannot be known.
     pub fn port_forward_ports(&self, profile: &str) -> Result<Option<&PortAllowlist>, String> {
+        self.compiled_profile(profile)
+            .map(|c| c.port_forward.as_ref())
+    }
+
+    /// A profile's compiled parts; `Err` when a grant names a profile the policy no longer has.
+    fn compiled_profile(&self, profile: &str) -> Result<&CompiledProfile, String> {
         self.compiled
             .get(profile)
-            .map(|c| c.port_forward.as_ref())
             .ok_or_else(|| format!("profile {profile} is no longer in the policy"))
     }
 
@@ -287,10 +292,7 @@ impl Policy {
     ///
     /// The profile is not in the policy (a grant outlived its profile): the caller must refuse.
     pub fn exec_rules(&self, profile: &str) -> Result<Option<&jitgate_guard::ExecRules>, String> {
-        self.compiled
-            .get(profile)
-            .map(|c| c.exec.as_ref())
-            .ok_or_else(|| format!("profile {profile} is no longer in the policy"))
+        self.compiled_profile(profile).map(|c| c.exec.as_ref())
     }
 
     /// What `kubectl debug` may add to a pod under `profile`: `Ok(None)` when the profile has
@@ -300,10 +302,7 @@ impl Policy {
     ///
     /// The profile is not in the policy (a grant outlived its profile): the caller must refuse.
     pub fn debug_rules(&self, profile: &str) -> Result<Option<&jitgate_guard::DebugRules>, String> {
-        self.compiled
-            .get(profile)
-            .map(|c| c.debug.as_ref())
-            .ok_or_else(|| format!("profile {profile} is no longer in the policy"))
+        self.compiled_profile(profile).map(|c| c.debug.as_ref())
     }
 
     /// The on-call schedules.
