@@ -185,6 +185,27 @@ impl PtySession {
         self.expect(needle, timeout).ok()
     }
 
+    /// Types `line` again and again until `needle` appears after one of them, or fails after
+    /// `timeout` with the transcript. For what reaches the shell asynchronously, such as a
+    /// terminal size: kubectl sends it on its own stream, unordered with what is typed.
+    pub fn ask_until(&mut self, line: &str, needle: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.send_line(line)?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let wait = left.min(Duration::from_secs(1));
+            if let Some(seen) = self.try_expect(needle, wait) {
+                return Ok(seen);
+            }
+            if Instant::now() >= deadline {
+                return Err(self.not_seen(
+                    &format!("{needle:?} on the terminal after typing {line:?} repeatedly"),
+                    timeout,
+                ));
+            }
+        }
+    }
+
     fn not_seen(&mut self, what: &str, after: Duration) -> HarnessError {
         let state = match self.child.try_wait() {
             Ok(Some(status)) => format!("kubectl exited: {status}"),

@@ -3179,6 +3179,10 @@ fn sessions_are_recorded(env: &GatewayCase) -> CaseResult {
         let mut pty = k.spawn_pty(["exec", "-it", "sleeper", "--", "sh"], PtySize::new(31, 97))?;
         pty.send_line("echo rec-$((6*7))")?;
         pty.expect("rec-42", 30 * SECOND)?;
+        // kubectl sends the terminal size on its own stream, unordered with what is typed: the
+        // shell must have it before it exits, or the session may end before it is sent.
+        pty.ask_until("stty size", "31 97", 15 * SECOND)
+            .map_err(|e| format!("{transport}: the terminal size: {e}"))?;
         pty.send_line("exit 0")?;
         pty.wait(30 * SECOND)?;
         k.run([

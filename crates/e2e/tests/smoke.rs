@@ -377,22 +377,13 @@ fn exec_tty(env: &SmokeEnv) -> CaseResult {
         pty.expect("tty-42", 30 * SECOND)?;
         pty.send_line("tty")?;
         pty.expect("/dev/pts/", 10 * SECOND)?;
-        pty.send_line("stty size")?;
-        pty.expect("37 91", 10 * SECOND)?;
-
+        // kubectl sends the size on its own stream, unordered with what is typed (and again
+        // when it gets SIGWINCH): ask until the shell has it.
+        pty.ask_until("stty size", "37 91", 15 * SECOND)
+            .map_err(|e| format!("{transport}: the initial size: {e}"))?;
         pty.resize(PtySize::new(40, 100))?;
-        // kubectl sends the new size when it gets SIGWINCH; ask until the shell has it.
-        poll(
-            &format!("{transport}: `stty size` to print 40 100 after a resize"),
-            15 * SECOND,
-            Duration::ZERO,
-            |last| {
-                pty.send_line("stty size")?;
-                let seen = pty.try_expect("40 100", SECOND);
-                *last = pty.transcript();
-                Ok(seen)
-            },
-        )?;
+        pty.ask_until("stty size", "40 100", 15 * SECOND)
+            .map_err(|e| format!("{transport}: the size after a resize: {e}"))?;
 
         pty.send_line("exit 3")?;
         let code = pty.wait(30 * SECOND)?;
