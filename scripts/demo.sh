@@ -103,6 +103,13 @@ try as alice "$kdir/kubectl.1.33" exec "$worker" -- cat /etc//shadow
 try as alice "$kdir/kubectl.1.33" exec "$worker" -- sh -c 'ps aux; rm -rf /tmp/cache'
 try as alice "$kdir/kubectl.1.33" exec "$worker" -- sh -c 'echo $(cat /etc/shadow)'
 
+say "kubectl cp is tar under the hood: the profile says which paths may leave the pod (/tmp, /var/log) and where files may land (/tmp)"
+as alice "$kdir/kubectl.1.33" exec "$worker" -- sh -c 'echo "heap summary at 02:14" > /tmp/jitgate-demo-dump.txt'
+run as alice "$kdir/kubectl.1.33" cp "$worker:/tmp/jitgate-demo-dump.txt" "$dir/people/alice/dump.txt"
+sed 's/^/  /' "$dir/people/alice/dump.txt"
+try as alice "$kdir/kubectl.1.33" cp "$worker:/etc/hostname" "$dir/people/alice/hostname"
+try as alice "$kdir/kubectl.1.33" cp "$dir/people/alice/dump.txt" "$worker:/etc/motd"
+
 say "02:20 — bob, not on call, also wants to look. He logs in (browser, code + PKCE) and asks; his request waits for an approver"
 login_browser bob bob@example.com bob-password
 jit bob kubeconfig -n payments >/dev/null

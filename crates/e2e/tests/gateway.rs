@@ -104,6 +104,7 @@ kubectl_cases!(
     debug_containers_follow_the_profile,
     exec_guard_follows_the_profile,
     sessions_are_recorded,
+    copies_follow_the_profile,
     expiry_cuts_watch,
     shutdown_cuts_exec_and_port_forward,
 );
@@ -3245,5 +3246,138 @@ fn sessions_are_recorded(env: &GatewayCase) -> CaseResult {
             "{transport}: `jitgate recording list` does not show {plain}: {list}"
         );
     }
+    Ok(())
+}
+
+/// kubectl cp under the shipped profile's `exec.copy` (out of the pod from /tmp and /var/log,
+/// into it below /tmp): a round trip inside the paths works; copying /etc/hostname out, or a
+/// file into /etc, is refused with the allowed paths named; a tar that is not kubectl cp's is
+/// refused; and an upload whose archive holds a member that climbs out (`../…`) is cut at that
+/// member — nothing from it on reaches the pod — with a `stream.deny` line.
+/// On every transport.
+fn copies_follow_the_profile(env: &GatewayCase) -> CaseResult {
+    let PodUser {
+        ns,
+        user,
+        k,
+        grant: _grant,
+    } = user_with_pod(env, "copier", &sleeper("sleeper"), "INC-e2e copy")?;
+    let admin = env.admin.in_namespace(ns.name(0));
+    // Containers are host processes: the pod's /tmp is the host's, so the names must be unique.
+    let remote = format!(
+        "/tmp/jitgate-e2e-cp-{}",
+        jitgate_e2e::random::random_name(8)
+    );
+    let local = tempfile::tempdir()?;
+    let src = local.path().join("src");
+    std::fs::write(&src, b"copied through jitgate\n")?;
+    let src_arg = src.to_str().ok_or("temporary path is not UTF-8")?;
+    // The crafted upload: ok1, then ../escaped (climbs out of the directory), then ok2.
+    let parts = local.path().join("parts");
+    std::fs::create_dir(&parts)?;
+    for name in ["ok1", "bad", "ok2"] {
+        std::fs::write(parts.join(name), name)?;
+    }
+    let crafted = Command::new("tar")
+        .arg("-cf")
+        .arg("-")
+        .arg("-P")
+        .arg("-C")
+        .arg(&parts)
+        .arg("--transform=s,^bad$,../escaped,")
+        .args(["ok1", "bad", "ok2"])
+        .output()?;
+    ensure!(
+        crafted.status.success(),
+        "building the crafted archive with tar failed: {}",
+        String::from_utf8_lossy(&crafted.stderr)
+    );
+    for (transport, k) in remote_command_transports(&k) {
+        let tag = transport.to_string().to_lowercase();
+        let dir = format!("{remote}/{tag}");
+        admin
+            .run(["exec", "sleeper", "--", "mkdir", "-p", &dir])?
+            .checked()?;
+
+        // Inside the paths: there and back.
+        k.run(["cp", src_arg, &format!("sleeper:{dir}/f")])?
+            .checked()?;
+        let back = local.path().join(format!("back-{tag}"));
+        let back_arg = back.to_str().ok_or("temporary path is not UTF-8")?;
+        k.run(["cp", &format!("sleeper:{dir}/f"), back_arg])?
+            .checked()?;
+        ensure!(
+            std::fs::read(&back)? == b"copied through jitgate\n",
+            "{transport}: the round trip through {dir} changed the file"
+        );
+
+        // Outside them, both ways, and a tar of its own.
+        let out = k.run(["cp", "sleeper:/etc/hostname", back_arg])?;
+        ensure!(
+            !out.success()
+                && out.stderr_text().contains(
+                    "copying /etc/hostname out of the pod is not allowed (exec.copy.fromPod: /tmp, /var/log)"
+                ),
+            "{transport}: copying /etc/hostname out was not refused with the allowed paths: {out}"
+        );
+        let out = k.run(["cp", src_arg, "sleeper:/etc/jitgate-e2e-copied"])?;
+        ensure!(
+            !out.success()
+                && out
+                    .stderr_text()
+                    .contains("copying into /etc is not allowed (exec.copy.toPod: /tmp)"),
+            "{transport}: copying into /etc was not refused with the allowed directory: {out}"
+        );
+        let out = k.run([
+            "exec",
+            "sleeper",
+            "--",
+            "tar",
+            "czf",
+            &format!("{dir}/etc.tgz"),
+            "/etc",
+        ])?;
+        expect_forbidden(&out, &["tar runs only as kubectl cp runs it"])
+            .map_err(|e| format!("{transport}: {e}"))?;
+
+        // The crafted archive: cut at ../escaped.
+        let out = k.run_with_stdin(
+            [
+                "exec", "-i", "sleeper", "--", "tar", "-xmf", "-", "-C", &dir,
+            ],
+            &crafted.stdout,
+        )?;
+        ensure!(
+            !out.success()
+                && out.stderr_text().contains(&format!(
+                    "copy refused by profile oncall-debug: upload into {dir} refused after 1 member(s): the member ../escaped climbs out with `..`"
+                )),
+            "{transport}: the crafted upload was not cut at ../escaped: {out}"
+        );
+        // tar in the container would skip ../escaped and go on with ok2: it never got there.
+        let listing = admin
+            .run(["exec", "sleeper", "--", "ls", &dir])?
+            .checked()?;
+        ensure!(
+            !listing
+                .stdout_text()
+                .lines()
+                .any(|l| l == "ok2" || l == "escaped"),
+            "{transport}: members from the refused one on reached the pod: {dir} holds {listing}"
+        );
+    }
+    env.audit.wait_for(
+        "the stream.deny line of the crafted upload",
+        &user.name,
+        5 * SECOND,
+        |e| {
+            e["kind"] == "stream.deny"
+                && e["decision"] == "deny"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("../escaped climbs out"))
+        },
+    )?;
+    let _ = admin.run(["exec", "sleeper", "--", "rm", "-rf", &remote]);
     Ok(())
 }

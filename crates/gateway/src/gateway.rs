@@ -719,13 +719,25 @@ impl Gateway {
 
         // The exec guard: the command line must pass the grant's profile's exec rules, before
         // anything is recorded as allowed or reaches the pod.
+        // kubectl cp's upload comes back with the directory its archive must stay in.
+        let mut upload_guard = None;
         if info.subresource == "exec" {
             let command = draft.command.as_deref().unwrap_or_default();
             let tty = query_flag(req.uri().query(), "tty");
-            if let Err(msg) = exec_check(&policy, chosen_profile.as_deref(), command, tty) {
-                return self
-                    .refuse(draft, StatusCode::FORBIDDEN, &msg, Outcome::Denied, started)
-                    .await;
+            match exec_check(&policy, chosen_profile.as_deref(), command, tty) {
+                Ok(approval) => {
+                    upload_guard = approval.copy_into.map(|dir| {
+                        crate::session::UploadGuard::new(
+                            &dir,
+                            chosen_profile.as_deref().unwrap_or_default(),
+                        )
+                    });
+                }
+                Err(msg) => {
+                    return self
+                        .refuse(draft, StatusCode::FORBIDDEN, &msg, Outcome::Denied, started)
+                        .await;
+                }
             }
         }
 
@@ -769,7 +781,16 @@ impl Gateway {
             };
             if let Some(transport) = exec_transport {
                 return self
-                    .exec_session(req, draft, deadline, transport, uri, headers, started)
+                    .exec_session(
+                        req,
+                        draft,
+                        deadline,
+                        transport,
+                        upload_guard,
+                        uri,
+                        headers,
+                        started,
+                    )
                     .await;
             }
             if let Some((transport, ports)) = portforward_transport {
@@ -1079,6 +1100,7 @@ impl Gateway {
         draft: Draft,
         deadline: Deadline,
         transport: ClientTransport,
+        upload_guard: Option<crate::session::UploadGuard>,
         uri: http::Uri,
         headers: http::HeaderMap,
         started: Instant,
@@ -1203,10 +1225,12 @@ impl Gateway {
             let mut cut = guard.cut.clone();
             let started = Instant::now();
             let recording_name = format!("{}.cast", draft.session);
-            let mut recorder = jitgate_session::record::Recorder::new(
+            let recorder = jitgate_session::record::Recorder::new(
                 gateway.recordings.join(&recording_name),
                 gateway.recording_cap,
             );
+            // The recorder first: it keeps what a guard refuses.
+            let mut observers = (recorder, upload_guard);
             gateway
                 .write_audit(
                     &draft,
@@ -1245,7 +1269,7 @@ impl Gateway {
                 client_leg,
                 upstream_leg,
                 until_cut(&mut cut, &deadline),
-                &mut recorder,
+                &mut observers,
             )
             .await;
             let cut_reason = match &summary.ended_by {
@@ -1268,7 +1292,23 @@ impl Gateway {
             if let Some(error) = &summary.error {
                 why.push_str(&format!("; {error}"));
             }
-            match recorder.finish() {
+            if let EndedBy::Observer(r) = &summary.ended_by
+                && r.kind == "refused"
+            {
+                gateway
+                    .write_audit(
+                        &draft,
+                        EventKind::StreamDeny,
+                        AuditDecision::Deny,
+                        Some(&r.message),
+                        403,
+                        0,
+                        0,
+                        started,
+                    )
+                    .await;
+            }
+            match observers.0.finish() {
                 Ok(r) if r.bytes > 0 => why.push_str(&format!(
                     "; recorded to recordings/{recording_name} ({} bytes{})",
                     r.bytes,
@@ -1990,13 +2030,13 @@ fn exec_check(
     profile: Option<&str>,
     command: &[String],
     tty: bool,
-) -> Result<(), String> {
+) -> Result<jitgate_guard::ExecApproval, String> {
     // An exec without a grant is refused later, with its own message.
     let Some(profile) = profile else {
-        return Ok(());
+        return Ok(jitgate_guard::ExecApproval::default());
     };
     match policy.exec_rules(profile) {
-        Ok(None) => Ok(()),
+        Ok(None) => Ok(jitgate_guard::ExecApproval::default()),
         Ok(Some(rules)) => {
             jitgate_guard::check_exec(rules, profile, jitgate_guard::ExecRequest { command, tty })
         }

@@ -31,7 +31,10 @@
 //!   counts). An argument whose value is not known — a `$VARIABLE`, the input of `xargs` —
 //!   may be anything, so a line that could match is refused as undecidable.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+
+use crate::copy::{CopyRules, CopyRun};
 
 /// Every shell the guard knows; a command by one of these names is treated as a shell.
 pub const SHELLS: [&str; 7] = ["sh", "bash", "dash", "ash", "zsh", "ksh", "mksh"];
@@ -65,6 +68,7 @@ pub struct ExecRules {
     allow: BTreeSet<String>,
     deny: Vec<DenyPattern>,
     interactive: Interactive,
+    copy: Option<CopyRules>,
 }
 
 /// One `exec.deny` entry, split into command, flags and operands.
@@ -91,7 +95,15 @@ impl ExecRules {
                 .filter_map(|d| DenyPattern::parse(&d))
                 .collect(),
             interactive,
+            copy: None,
         }
+    }
+
+    /// With `exec.copy`: `tar` runs only as `kubectl cp` runs it, on these paths.
+    #[must_use]
+    pub fn with_copy(mut self, copy: CopyRules) -> Self {
+        self.copy = Some(copy);
+        self
     }
 
     fn allows(&self, name: &str) -> bool {
@@ -134,6 +146,14 @@ pub struct ExecRequest<'a> {
     pub tty: bool,
 }
 
+/// What an allowed exec still needs while it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecApproval {
+    /// The exec is `kubectl cp`'s upload into this directory: its stdin is a tar archive, to be
+    /// read by an [`UploadWatch`](crate::UploadWatch) on its way to the pod.
+    pub copy_into: Option<String>,
+}
+
 /// Decides an exec under `profile`'s rules; `Err` is the whole message for the person.
 ///
 /// # Errors
@@ -143,16 +163,24 @@ pub fn check_exec(
     rules: &ExecRules,
     profile: &str,
     request: ExecRequest<'_>,
-) -> Result<(), String> {
+) -> Result<ExecApproval, String> {
     let words: Vec<Word> = request.command.iter().map(|a| Word::literal(a)).collect();
     if words.is_empty() {
         return Err(format!(
             "exec refused by profile {profile}: the request names no command"
         ));
     }
-    Checker { rules, depth: 0 }
+    let checker = Checker {
+        rules,
+        depth: 0,
+        copy_into: RefCell::new(None),
+    };
+    checker
         .simple(&words, Origin::Argv)
-        .map_err(|why| format!("exec refused by profile {profile}: {why}"))
+        .map_err(|why| format!("exec refused by profile {profile}: {why}"))?;
+    Ok(ExecApproval {
+        copy_into: checker.copy_into.into_inner(),
+    })
 }
 
 /// Where a simple command comes from: the request's argv, or a script.
@@ -186,6 +214,8 @@ impl Word {
 struct Checker<'a> {
     rules: &'a ExecRules,
     depth: usize,
+    /// Set when the command is kubectl cp's upload.
+    copy_into: RefCell<Option<String>>,
 }
 
 impl Checker<'_> {
@@ -220,13 +250,13 @@ impl Checker<'_> {
             return match inner {
                 Inner::Command(words) => self.simple(words, origin),
                 Inner::UnknownArgs(words) => self.with_unknown_args(words, origin),
-                Inner::Itself => self.program(&name, args),
+                Inner::Itself => self.program(&name, args, origin),
             };
         }
         if SHELLS.contains(&name.as_str()) {
             return self.shell(&name, args, origin);
         }
-        self.program(&name, args)
+        self.program(&name, args, origin)
     }
 
     /// `xargs CMD ARGS…`: CMD gets more arguments from stdin, which the guard cannot see.
@@ -246,7 +276,12 @@ impl Checker<'_> {
     }
 
     /// A program (not a shell, not a wrapper): allowed, and no deny pattern matches.
-    fn program(&self, name: &str, args: &[Word]) -> Result<(), String> {
+    fn program(&self, name: &str, args: &[Word], origin: Origin) -> Result<(), String> {
+        if name == "tar"
+            && let Some(copy) = &self.rules.copy
+        {
+            return self.copy(copy, args, origin);
+        }
         if !self.rules.allows(name) {
             return Err(format!(
                 "`{name}` is not an allowed command (allowed: {}); run one of those, or ask for \
@@ -254,6 +289,34 @@ impl Checker<'_> {
                 self.rules.allowed_text()
             ));
         }
+        self.not_denied(name, args)
+    }
+
+    /// `tar` under `exec.copy`: one of kubectl cp's shapes on allowed paths; an upload only as
+    /// the exec's own command, whose stdin is the archive.
+    fn copy(&self, copy: &CopyRules, args: &[Word], origin: Origin) -> Result<(), String> {
+        if let Some(unknown) = args.iter().find(|w| w.expanded || w.glob) {
+            return Err(format!(
+                "`{}`: {:?} is not known before it runs (a variable, a glob, the input of                  xargs), so what tar would copy cannot be decided; name the path",
+                command_text("tar", args),
+                unknown.text
+            ));
+        }
+        let texts: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
+        if let CopyRun::ToPod(dir) = copy.check(&texts)? {
+            if origin == Origin::Script {
+                return Err(format!(
+                    "`{}` inside a script extracts an archive jitgate does not read; copy into                      the pod with kubectl cp",
+                    command_text("tar", args)
+                ));
+            }
+            *self.copy_into.borrow_mut() = Some(dir);
+        }
+        self.not_denied("tar", args)
+    }
+
+    /// No `exec.deny` pattern matches, or could.
+    fn not_denied(&self, name: &str, args: &[Word]) -> Result<(), String> {
         for pattern in &self.rules.deny {
             match matches_deny(pattern, name, args) {
                 Match::No => {}
@@ -280,7 +343,7 @@ impl Checker<'_> {
 
     fn shell(&self, name: &str, args: &[Word], origin: Origin) -> Result<(), String> {
         if !self.rules.allows(name) {
-            return self.program(name, args);
+            return self.program(name, args, origin);
         }
         match shell_invocation(args)? {
             ShellRun::Script(script) => {
@@ -297,6 +360,7 @@ impl Checker<'_> {
                 let inner = Checker {
                     rules: self.rules,
                     depth: self.depth + 1,
+                    copy_into: RefCell::new(None),
                 };
                 for command in parse_script(&script.text)? {
                     inner.simple(&command, Origin::Script)?;
@@ -829,7 +893,7 @@ fn explode_flags(text: &str) -> Vec<String> {
 
 /// Lexical normalisation: `//` → `/`, `.` segments dropped, `..` resolved; a relative path
 /// keeps its leading `..`.
-fn normalise_path(path: &str) -> String {
+pub(crate) fn normalise_path(path: &str) -> String {
     if !path.contains('/') {
         return path.to_owned();
     }
@@ -1024,6 +1088,7 @@ mod tests {
                 tty: false,
             },
         )
+        .map(|_| ())
     }
 
     fn script(text: &str) -> Result<(), String> {
@@ -1218,6 +1283,76 @@ mod tests {
         );
     }
 
+    /// Under `exec.copy`, tar is kubectl cp's and nothing else, wherever it appears; an upload
+    /// is reported so its archive can be read on the way.
+    #[test]
+    fn tar_follows_exec_copy() {
+        let with_copy = rules(Interactive::Deny)
+            .with_copy(CopyRules::new(["/tmp".to_owned()], ["/tmp/in".to_owned()]));
+        let check = |argv: &[&str]| {
+            let command: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
+            check_exec(
+                &with_copy,
+                "p",
+                ExecRequest {
+                    command: &command,
+                    tty: false,
+                },
+            )
+        };
+        assert_eq!(
+            check(&["tar", "cf", "-", "/tmp/f"]),
+            Ok(ExecApproval::default())
+        );
+        let upload = ExecApproval {
+            copy_into: Some("/tmp/in/d".to_owned()),
+        };
+        assert_eq!(
+            check(&["tar", "-xmf", "-", "-C", "/tmp/in/d"]),
+            Ok(upload.clone())
+        );
+        assert_eq!(
+            check(&["env", "nice", "tar", "-xmf", "-", "-C", "/tmp/in/d"]),
+            Ok(upload)
+        );
+        assert_eq!(
+            check(&["sh", "-c", "tar cf - /tmp/f | tail -c+10"]),
+            Ok(ExecApproval::default())
+        );
+        let refused: [(&[&str], &str); 6] = [
+            (
+                &["tar", "cf", "-", "/etc/shadow"],
+                "copying /etc/shadow out of the pod",
+            ),
+            (
+                &["/bin/../bin/tar", "-xmf", "-", "-C", "/tmp"],
+                "copying into /tmp is not allowed",
+            ),
+            (
+                &["tar", "czf", "/tmp/x", "/tmp/f"],
+                "tar runs only as kubectl cp runs it",
+            ),
+            (
+                &["sh", "-c", "tar -xmf - -C /tmp/in"],
+                "inside a script extracts an archive",
+            ),
+            (
+                &["sh", "-c", "tar cf - $HOME"],
+                "\"$HOME\" is not known before it runs",
+            ),
+            (
+                &["sh", "-c", "tar cf - /tmp/*"],
+                "is not known before it runs",
+            ),
+        ];
+        for (argv, needle) in refused {
+            let err = check(argv).expect_err(needle);
+            assert!(err.contains(needle), "{argv:?}: {err}");
+        }
+        // Without exec.copy, tar is a command like any other.
+        assert_eq!(run(&["tar", "czf", "/tmp/x", "/etc"]), Ok(()));
+    }
+
     #[test]
     fn interactive_shells_follow_the_profile() {
         let shell = ["sh".to_owned()];
@@ -1227,11 +1362,11 @@ mod tests {
         };
         assert_eq!(
             check_exec(&rules(Interactive::Record), "p", request),
-            Ok(())
+            Ok(ExecApproval::default())
         );
         assert_eq!(
             check_exec(&rules(Interactive::Filter), "p", request),
-            Ok(())
+            Ok(ExecApproval::default())
         );
         let err = check_exec(&rules(Interactive::Deny), "p", request).unwrap_err();
         assert!(err.contains("exec.interactive: deny"), "{err}");
@@ -1258,7 +1393,7 @@ mod tests {
                     tty: true
                 }
             ),
-            Ok(())
+            Ok(ExecApproval::default())
         );
     }
 
@@ -1279,7 +1414,7 @@ mod tests {
                     tty: false
                 }
             ),
-            Ok(())
+            Ok(ExecApproval::default())
         );
         let bad = ["rm".to_owned(), "-rf".to_owned(), "/".to_owned()];
         assert!(

@@ -11,13 +11,21 @@
 //! [`DebugRules`]: images from an allowlist (optionally pinned by digest), never privileged,
 //! capabilities only from an allowlist. What cannot be decided from the body is refused.
 //!
+//! `kubectl cp` is an exec of `tar`: [`copy`] holds it to the two shapes kubectl uses and to a
+//! profile's paths ([`CopyRules`]), and [`tar`] reads an upload's archive as it streams
+//! ([`UploadWatch`]) so no member lands outside the directory it was allowed into.
+//!
 //! No I/O: the gateway hands in the method, `Content-Type` and body bytes and gets a decision
 //! with the sentence to show the person.
 
 #![forbid(unsafe_code)]
 
+pub mod copy;
 pub mod debug;
 pub mod exec;
+pub mod tar;
 
+pub use copy::{CopyRules, CopyRun};
 pub use debug::{DebugRules, PatchKind, check_debug_request};
-pub use exec::{ExecRequest, ExecRules, Interactive, check_exec};
+pub use exec::{ExecApproval, ExecRequest, ExecRules, Interactive, check_exec};
+pub use tar::UploadWatch;

@@ -163,6 +163,8 @@ codes! {
     BadExecCommand = "bad-exec-command",
     /// An empty or over-long `exec.deny` pattern.
     BadExecPattern = "bad-exec-pattern",
+    /// An `exec.copy` path that is not an absolute path without `..`, globs or spaces.
+    BadCopyPath = "bad-copy-path",
     /// A port of 0 or above 65535, or a range that is not `LOW-HIGH` with `LOW <= HIGH`.
     BadPort = "bad-port",
     /// A debug image that is not `name[:tag][@sha256:<64 hex>]`.
@@ -176,7 +178,8 @@ codes! {
     /// An `exec`, `portForward` or `debug` section on a profile whose rules never grant it.
     UnusedGuard = "unused-guard",
     /// Rules that grant pods/exec, pods/portforward or pods/ephemeralcontainers without the
-    /// `exec`, `portForward` or `debug` section that limits them.
+    /// `exec`, `portForward` or `debug` section that limits them; `tar` allowed without
+    /// `exec.copy`.
     MissingGuard = "missing-guard",
     /// A notification that is not exactly one of `slack` or `webhook`.
     BadNotification = "bad-notification",

@@ -62,7 +62,7 @@ pub use kube::{
 };
 pub use lint::{MAX_APPROVALS, MAX_GROUP_LEN};
 pub use model::{
-    API_VERSION, ApprovalSpec, AutoApproveSpec, BreakGlassSpec, DebugSpec, ExecSpec,
+    API_VERSION, ApprovalSpec, AutoApproveSpec, BreakGlassSpec, CopySpec, DebugSpec, ExecSpec,
     InteractiveMode, KIND, NotificationSpec, PagerDutySpec, PolicyDocument, PortForwardSpec,
     PortSpec, ProfileSpec, RuleSpec, ScheduleSpec, ScopeSpec, SlackSpec, StandingSpec, WebhookSpec,
 };

@@ -12,8 +12,9 @@ use crate::kube::{
     group_resources, groups_serving,
 };
 use crate::model::{
-    API_VERSION, ApprovalSpec, BreakGlassSpec, DebugSpec, ExecSpec, KIND, NotificationSpec,
-    PolicyDocument, PortForwardSpec, ProfileSpec, RuleSpec, ScheduleSpec, ScopeSpec, StandingSpec,
+    API_VERSION, ApprovalSpec, BreakGlassSpec, CopySpec, DebugSpec, ExecSpec, KIND,
+    NotificationSpec, PolicyDocument, PortForwardSpec, ProfileSpec, RuleSpec, ScheduleSpec,
+    ScopeSpec, StandingSpec,
 };
 use crate::yaml::{SourceMap, display_path, join_index, join_key};
 
@@ -1050,6 +1051,18 @@ fn lint_break_glass(
 }
 
 fn lint_exec(linter: &mut Linter<'_>, path: &str, exec: &ExecSpec) {
+    match &exec.copy {
+        Some(copy) => lint_copy(linter, &join_key(path, "copy"), copy),
+        None if exec.allow.iter().any(|c| c == "tar") => linter.warn(
+            Code::MissingGuard,
+            path,
+            "exec.allow lists tar but there is no exec.copy, so kubectl cp may copy any file out \
+             of the pods (/etc/shadow included) and into any directory; add `copy: {fromPod: \
+             [...], toPod: [...]}` with the paths people need"
+                .to_owned(),
+        ),
+        None => {}
+    }
     let allow_path = join_key(path, "allow");
     for (k, command) in exec.allow.iter().enumerate() {
         let valid = !command.is_empty()
@@ -1083,6 +1096,31 @@ fn lint_exec(linter: &mut Linter<'_>, path: &str, exec: &ExecSpec) {
                      first words (`rm -rf /`), at most 1024 characters"
                 ),
             );
+        }
+    }
+}
+
+fn lint_copy(linter: &mut Linter<'_>, path: &str, copy: &CopySpec) {
+    for (key, paths) in [("fromPod", &copy.from_pod), ("toPod", &copy.to_pod)] {
+        let list_path = join_key(path, key);
+        for (k, entry) in paths.iter().enumerate() {
+            let valid = entry.starts_with('/')
+                && entry.len() <= 4096
+                && !entry.split('/').any(|seg| seg == "..")
+                && !entry
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "*?[]{}$~\\".contains(c));
+            if !valid {
+                linter.error(
+                    Code::BadCopyPath,
+                    &join_index(&list_path, k),
+                    format!(
+                        "{entry:?} is not a copy path: write an absolute path such as /tmp or \
+                         /var/log, without `..`, globs or variables (everything below it is \
+                         included)"
+                    ),
+                );
+            }
         }
     }
 }

@@ -218,6 +218,24 @@ pub struct ExecSpec {
     /// Interactive TTY shells: `deny` (the default), `record` or `filter`.
     #[serde(default)]
     pub interactive: InteractiveMode,
+    /// What `kubectl cp` may copy. With it, `tar` runs only as kubectl cp runs it, on these
+    /// paths; without it, `tar` is a command like any other.
+    #[serde(default)]
+    pub copy: Option<CopySpec>,
+}
+
+/// Which paths `kubectl cp` may copy out of a pod, and which directories into one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CopySpec {
+    /// Absolute paths (and everything below them) that may be copied out of a pod
+    /// (`kubectl cp POD:/var/log/app.log .`); empty: nothing.
+    #[serde(default)]
+    pub from_pod: Vec<String>,
+    /// Absolute directories (and everything below them) that files may be copied into
+    /// (`kubectl cp file POD:/tmp/file`); empty: nothing.
+    #[serde(default)]
+    pub to_pod: Vec<String>,
 }
 
 /// Which ports `kubectl port-forward` may open.

@@ -192,7 +192,7 @@ impl Policy {
                         .map(|pf| PortAllowlist::from_specs(&pf.ports))
                         .transpose()?,
                     exec: p.exec.as_ref().map(|e| {
-                        jitgate_guard::ExecRules::new(
+                        let rules = jitgate_guard::ExecRules::new(
                             e.allow.iter().cloned(),
                             e.deny.iter().cloned(),
                             match e.interactive {
@@ -206,7 +206,14 @@ impl Policy {
                                     jitgate_guard::Interactive::Filter
                                 }
                             },
-                        )
+                        );
+                        match &e.copy {
+                            Some(c) => rules.with_copy(jitgate_guard::CopyRules::new(
+                                c.from_pod.iter().cloned(),
+                                c.to_pod.iter().cloned(),
+                            )),
+                            None => rules,
+                        }
                     }),
                     debug: p.debug.as_ref().map(|d| {
                         jitgate_guard::DebugRules::new(

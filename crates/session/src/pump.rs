@@ -101,6 +101,44 @@ pub struct PassThrough;
 
 impl Observer for PassThrough {}
 
+/// Two observers in turn: each sees every frame, the first first; the first `End` wins (the
+/// recorder, then a guard, sees the frame a guard refuses).
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    fn started(&mut self, info: &SessionInfo) -> Verdict {
+        match self.0.started(info) {
+            Verdict::Forward => self.1.started(info),
+            end => end,
+        }
+    }
+    fn on_client_frame(&mut self, frame: &ExecFrame) -> Verdict {
+        match self.0.on_client_frame(frame) {
+            Verdict::Forward => self.1.on_client_frame(frame),
+            end => end,
+        }
+    }
+    fn on_upstream_frame(&mut self, frame: &ExecFrame) -> Verdict {
+        match self.0.on_upstream_frame(frame) {
+            Verdict::Forward => self.1.on_upstream_frame(frame),
+            end => end,
+        }
+    }
+}
+
+/// An observer that is there for some sessions only.
+impl<O: Observer> Observer for Option<O> {
+    fn started(&mut self, info: &SessionInfo) -> Verdict {
+        self.as_mut().map_or(Verdict::Forward, |o| o.started(info))
+    }
+    fn on_client_frame(&mut self, frame: &ExecFrame) -> Verdict {
+        self.as_mut()
+            .map_or(Verdict::Forward, |o| o.on_client_frame(frame))
+    }
+    fn on_upstream_frame(&mut self, frame: &ExecFrame) -> Verdict {
+        self.as_mut()
+            .map_or(Verdict::Forward, |o| o.on_upstream_frame(frame))
+    }
+}
+
 /// Who or what ended a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndedBy {
