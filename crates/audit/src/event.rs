@@ -28,6 +28,10 @@ pub enum EventKind {
     /// connection to a port its profile does not open; the session goes on.
     #[serde(rename = "stream.deny")]
     StreamDeny,
+    /// A guard let something a running stream session tried pass: a line typed into an
+    /// interactive shell under `exec.interactive: filter`.
+    #[serde(rename = "stream.allow")]
+    StreamAllow,
     /// Someone asked for access (broker request created).
     #[serde(rename = "access.request")]
     AccessRequest,
@@ -81,6 +85,7 @@ impl EventKind {
             Self::StreamStart => "stream.start",
             Self::StreamEnd => "stream.end",
             Self::StreamDeny => "stream.deny",
+            Self::StreamAllow => "stream.allow",
             Self::AccessRequest => "access.request",
             Self::AccessApprove => "access.approve",
             Self::AccessDeny => "access.deny",
@@ -283,6 +288,7 @@ mod tests {
             EventKind::StreamStart,
             EventKind::StreamEnd,
             EventKind::StreamDeny,
+            EventKind::StreamAllow,
             EventKind::AccessRequest,
             EventKind::AccessApprove,
             EventKind::AccessDeny,

@@ -280,10 +280,22 @@ impl GatewayStack {
         duration: &str,
         reason: &str,
     ) -> StackResult<Grant> {
+        self.create_grant_for("oncall-debug", user, namespaces, duration, reason)
+    }
+
+    /// Like [`Stack::create_grant`], for another profile of the policy in force.
+    pub fn create_grant_for(
+        &self,
+        profile: &str,
+        user: &str,
+        namespaces: &[&str],
+        duration: &str,
+        reason: &str,
+    ) -> StackResult<Grant> {
         let mut args: Vec<String> = ["grant", "create", "--user", user, "--profile"]
             .map(str::to_owned)
             .to_vec();
-        args.push("oncall-debug".to_owned());
+        args.push(profile.to_owned());
         for ns in namespaces {
             args.push("-n".to_owned());
             args.push((*ns).to_owned());

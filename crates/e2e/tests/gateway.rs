@@ -105,6 +105,7 @@ kubectl_cases!(
     exec_guard_follows_the_profile,
     sessions_are_recorded,
     copies_follow_the_profile,
+    typed_lines_follow_a_filtering_profile,
     expiry_cuts_watch,
     shutdown_cuts_exec_and_port_forward,
 );
@@ -3379,5 +3380,164 @@ fn copies_follow_the_profile(env: &GatewayCase) -> CaseResult {
         },
     )?;
     let _ = admin.run(["exec", "sleeper", "--", "rm", "-rf", &remote]);
+    Ok(())
+}
+
+/// `exec.interactive: filter`, under a profile the test adds to the policy: in `kubectl exec
+/// -it … -- sh` on a real pty, an allowed line runs, a denied line and a line with an unlisted
+/// command never get their Enter (the person reads why, the shell gives a fresh prompt, and the
+/// refused `mkdir` left nothing behind), a line recalled from history is refused as unknown;
+/// without a terminal (`exec -i`, commands on stdin) only the allowed lines reach the shell.
+/// Each decision is audited with the line. On every transport.
+fn typed_lines_follow_a_filtering_profile(env: &GatewayCase) -> CaseResult {
+    let Some(policy_file) = env.stack.policy_file.clone() else {
+        return Err("the stack was started without --policy (JITGATE_POLICY is not set)".into());
+    };
+    let _edit = POLICY_EDITS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let original = std::fs::read_to_string(&policy_file)?;
+    let _restore = Restore(policy_file.clone(), original.clone());
+    let profile = env.unique("filtered");
+    let with_profile = original.replacen(
+        "\nstanding:\n",
+        &format!(
+            "
+  - name: {profile}
+    description: A shell whose typed lines are checked (e2e)
+    rules:
+      - apiGroups: [\"\"]
+        resources: [pods]
+        verbs: [get, list]
+      - apiGroups: [\"\"]
+        resources: [pods/exec]
+        verbs: [get, create]
+    scope:
+      namespaces: [\"gw-*\"]
+    defaultDuration: 10m
+    maxDuration: 1h
+    requesters: [sre]
+    approval:
+      approverGroups: [sre-leads]
+    exec:
+      allow: [sh, ls, cat]
+      deny: [\"cat /etc/shadow\"]
+      interactive: filter
+
+standing:
+"
+        ),
+        1,
+    );
+    ensure!(
+        with_profile != original,
+        "the shipped policy has no `standing:` section to insert a profile before; update this test"
+    );
+    let edited = env.dir("policy")?.join("policy.yaml");
+    std::fs::write(&edited, &with_profile)?;
+    let lint = env
+        .stack
+        .jitgate(["policy".as_ref(), "lint".as_ref(), edited.as_os_str()])?;
+    ensure!(lint.success(), "the test's policy does not lint: {lint}");
+    std::fs::write(&policy_file, &with_profile)?;
+    env.audit.wait_for(
+        "an accepted policy.reload",
+        "policy.reload",
+        10 * SECOND,
+        |e| e["kind"] == "policy.reload" && e["decision"] == "allow",
+    )?;
+    // Namespaces made now get the new profile's Role, and the gateway may impersonate its group.
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &sleeper("sleeper"))?;
+    let (user, k) = env.cert_user("typist", a)?;
+    let _grant = env
+        .stack
+        .create_grant_for(&profile, &user.name, &[a], "10m", "INC-e2e filter")?;
+    poll(
+        "an exec under the new profile to work (grant loaded, RBAC applied)",
+        15 * SECOND,
+        Duration::from_millis(200),
+        |last| {
+            let out = k.run(["exec", "sleeper", "--", "ls", "/"])?;
+            *last = out.to_string();
+            if !out.success() {
+                env.stack.apply_rbac(&env.admin, &[a])?;
+            }
+            Ok(out.success().then_some(()))
+        },
+    )?;
+    let marker = format!(
+        "/tmp/jitgate-e2e-typed-{}",
+        jitgate_e2e::random::random_name(8)
+    );
+    for (transport, k) in remote_command_transports(&k) {
+        let mut pty = k.spawn_pty(
+            ["exec", "-it", "sleeper", "--", "sh"],
+            PtySize::new(30, 100),
+        )?;
+        pty.send_line("echo typed-$((6*7))")?;
+        pty.expect("typed-42", 30 * SECOND)?;
+        pty.send_line("cat /etc//shadow")?;
+        pty.expect(
+            &format!(
+                "jitgate: typed line refused by profile {profile}: `cat /etc//shadow` is denied"
+            ),
+            10 * SECOND,
+        )
+        .map_err(|e| format!("{transport}: {e}"))?;
+        pty.send_line(&format!("mkdir {marker}"))?;
+        pty.expect("`mkdir` is not an allowed command", 10 * SECOND)
+            .map_err(|e| format!("{transport}: {e}"))?;
+        // Up: the shell would recall a line jitgate cannot see.
+        pty.send("\x1b[A\r")?;
+        pty.expect("makes the line unknown to jitgate", 10 * SECOND)
+            .map_err(|e| format!("{transport}: {e}"))?;
+        // The shell is still there, and the refused mkdir never ran.
+        pty.send_line(&format!("ls -d {marker} || echo absent-$((1+1))"))?;
+        pty.expect("absent-2", 10 * SECOND)
+            .map_err(|e| format!("{transport}: {e}"))?;
+        pty.send_line("exit 0")?;
+        pty.wait(30 * SECOND)?;
+
+        let out = k.run_with_stdin(
+            ["exec", "-i", "sleeper", "--", "sh"],
+            format!("echo one\nmkdir {marker}\necho two\n").as_bytes(),
+        )?;
+        ensure!(
+            out.stdout_text() == "one\ntwo\n"
+                && out
+                    .stderr_text()
+                    .contains("jitgate: typed line refused by profile")
+                && out
+                    .stderr_text()
+                    .contains("`mkdir` is not an allowed command"),
+            "{transport}: exec -i sh with a refused line on stdin: {out}"
+        );
+    }
+    let probe = env
+        .admin
+        .in_namespace(a)
+        .run(["exec", "sleeper", "--", "ls", "-d", &marker])?;
+    ensure!(
+        !probe.success(),
+        "a refused line ran anyway: {marker} exists ({probe})"
+    );
+    for (what, kind, needle) in [
+        (
+            "the stream.deny line of the typed `cat /etc//shadow`",
+            "stream.deny",
+            "`cat /etc//shadow` is denied",
+        ),
+        (
+            "the stream.allow line of the typed echo",
+            "stream.allow",
+            "typed: echo typed-$((6*7))",
+        ),
+    ] {
+        env.audit.wait_for(what, &user.name, 5 * SECOND, |e| {
+            e["kind"] == kind && e["reason"].as_str().is_some_and(|r| r.contains(needle))
+        })?;
+    }
     Ok(())
 }

@@ -719,20 +719,14 @@ impl Gateway {
 
         // The exec guard: the command line must pass the grant's profile's exec rules, before
         // anything is recorded as allowed or reaches the pod.
-        // kubectl cp's upload comes back with the directory its archive must stay in.
-        let mut upload_guard = None;
+        // What passes may still have its stdin read: kubectl cp's upload archive, the lines typed
+        // into a filtered shell.
+        let mut stdin_guards = StdinGuards::default();
         if info.subresource == "exec" {
             let command = draft.command.as_deref().unwrap_or_default();
             let tty = query_flag(req.uri().query(), "tty");
             match exec_check(&policy, chosen_profile.as_deref(), command, tty) {
-                Ok(approval) => {
-                    upload_guard = approval.copy_into.map(|dir| {
-                        crate::session::UploadGuard::new(
-                            &dir,
-                            chosen_profile.as_deref().unwrap_or_default(),
-                        )
-                    });
-                }
+                Ok(guards) => stdin_guards = guards,
                 Err(msg) => {
                     return self
                         .refuse(draft, StatusCode::FORBIDDEN, &msg, Outcome::Denied, started)
@@ -786,7 +780,7 @@ impl Gateway {
                         draft,
                         deadline,
                         transport,
-                        upload_guard,
+                        stdin_guards,
                         uri,
                         headers,
                         started,
@@ -1100,7 +1094,7 @@ impl Gateway {
         draft: Draft,
         deadline: Deadline,
         transport: ClientTransport,
-        upload_guard: Option<crate::session::UploadGuard>,
+        stdin_guards: StdinGuards,
         uri: http::Uri,
         headers: http::HeaderMap,
         started: Instant,
@@ -1229,8 +1223,13 @@ impl Gateway {
                 gateway.recordings.join(&recording_name),
                 gateway.recording_cap,
             );
-            // The recorder first: it keeps what a guard refuses.
-            let mut observers = (recorder, upload_guard);
+            let typed_lines = stdin_guards.lines.map(|filter| TypedLines {
+                filter,
+                audit: Arc::clone(&gateway.audit),
+                draft: draft.clone(),
+            });
+            // The recorder first: it keeps what a guard refuses or rewrites.
+            let mut observers = (recorder, (stdin_guards.upload, typed_lines));
             gateway
                 .write_audit(
                     &draft,
@@ -1919,6 +1918,98 @@ impl jitgate_session::portforward::PortCheck for ProfilePorts {
     }
 }
 
+/// `exec.interactive: filter`: every line typed into an interactive shell is checked at Enter
+/// by the exec guard's [`LineFilter`](jitgate_guard::LineFilter); each decision is audited
+/// (`stream.allow` / `stream.deny`, with the line) before the shell gets its Enter, and a
+/// refusal is explained on the person's terminal.
+struct TypedLines {
+    filter: jitgate_guard::LineFilter,
+    audit: Arc<jitgate_audit::AuditLog>,
+    draft: Draft,
+}
+
+impl TypedLines {
+    fn audit(&self, kind: EventKind, decision: AuditDecision, reason: &str, status: u16) {
+        let event = audit_event(
+            &self.draft,
+            kind,
+            decision,
+            Some(reason),
+            status,
+            0,
+            0,
+            Instant::now(),
+        );
+        if let Err(e) = self.audit.write_relaxed(&event) {
+            tracing::error!("writing the audit log failed: {e}");
+        }
+    }
+
+    fn verdict(
+        &mut self,
+        filtered: jitgate_guard::Filtered,
+        close: bool,
+    ) -> jitgate_session::Verdict {
+        use jitgate_session::ExecFrame;
+        use jitgate_wire::remotecommand::StreamType;
+        for line in &filtered.allowed {
+            self.audit(
+                EventKind::StreamAllow,
+                AuditDecision::Allow,
+                &format!("typed: {line}"),
+                200,
+            );
+        }
+        for why in &filtered.refused {
+            self.audit(EventKind::StreamDeny, AuditDecision::Deny, why, 403);
+        }
+        let (stream, newline) = if self.filter.tty() {
+            (StreamType::Stdout, "\r\n")
+        } else {
+            (StreamType::Stderr, "\n")
+        };
+        let back = filtered
+            .refused
+            .iter()
+            .map(|why| {
+                ExecFrame::Data(
+                    stream,
+                    Bytes::from(format!("{newline}jitgate: {why}{newline}")),
+                )
+            })
+            .collect();
+        let mut onward = Vec::new();
+        if !filtered.to_shell.is_empty() {
+            onward.push(ExecFrame::Data(
+                StreamType::Stdin,
+                Bytes::from(filtered.to_shell),
+            ));
+        }
+        if close {
+            onward.push(ExecFrame::Close(StreamType::Stdin));
+        }
+        jitgate_session::Verdict::Replace { onward, back }
+    }
+}
+
+impl jitgate_session::Observer for TypedLines {
+    fn on_client_frame(&mut self, frame: &jitgate_session::ExecFrame) -> jitgate_session::Verdict {
+        use jitgate_session::ExecFrame;
+        use jitgate_wire::remotecommand::StreamType;
+        match frame {
+            ExecFrame::Data(StreamType::Stdin, bytes) => {
+                let filtered = self.filter.push(bytes);
+                self.verdict(filtered, false)
+            }
+            ExecFrame::Close(StreamType::Stdin) => {
+                let filtered = self.filter.end();
+                self.verdict(filtered, true)
+            }
+            _ => jitgate_session::Verdict::Forward,
+        }
+    }
+}
+
 /// The audit line for a request or stream as far as `d` has it.
 #[allow(clippy::too_many_arguments)]
 fn audit_event(
@@ -2023,22 +2114,43 @@ fn is_read_only(verb: &str) -> bool {
     matches!(verb, "get" | "list" | "watch")
 }
 
-/// The exec guard's decision for a command line under the grant of `profile`; `Err` is the
-/// message for the person.
+/// The guards an allowed exec keeps on its stdin while it runs.
+#[derive(Debug, Default)]
+struct StdinGuards {
+    /// kubectl cp's upload: the archive must stay in its directory.
+    upload: Option<crate::session::UploadGuard>,
+    /// An interactive shell under `exec.interactive: filter`.
+    lines: Option<jitgate_guard::LineFilter>,
+}
+
+/// The exec guard's decision for a command line under the grant of `profile`, with the guards
+/// its stdin needs; `Err` is the message for the person.
 fn exec_check(
     policy: &jitgate_policy::Policy,
     profile: Option<&str>,
     command: &[String],
     tty: bool,
-) -> Result<jitgate_guard::ExecApproval, String> {
+) -> Result<StdinGuards, String> {
     // An exec without a grant is refused later, with its own message.
     let Some(profile) = profile else {
-        return Ok(jitgate_guard::ExecApproval::default());
+        return Ok(StdinGuards::default());
     };
     match policy.exec_rules(profile) {
-        Ok(None) => Ok(jitgate_guard::ExecApproval::default()),
+        Ok(None) => Ok(StdinGuards::default()),
         Ok(Some(rules)) => {
-            jitgate_guard::check_exec(rules, profile, jitgate_guard::ExecRequest { command, tty })
+            let approval = jitgate_guard::check_exec(
+                rules,
+                profile,
+                jitgate_guard::ExecRequest { command, tty },
+            )?;
+            Ok(StdinGuards {
+                upload: approval
+                    .copy_into
+                    .map(|dir| crate::session::UploadGuard::new(&dir, profile)),
+                lines: approval
+                    .filter_lines
+                    .then(|| jitgate_guard::LineFilter::new(rules.clone(), profile, tty)),
+            })
         }
         Err(why) => Err(format!("exec refused: {why}")),
     }

@@ -20,8 +20,9 @@
 //!   commands from a pipe. Refusing what it does not understand is the point: a guard that
 //!   parses more of bash than it can reason about is a guard that can be talked past.
 //! - **Interactive shells** (a shell without `-c`, reading from the terminal or stdin) follow
-//!   `exec.interactive`: `deny` refuses them; `record` and `filter` let them start — what is
-//!   typed in them is not checked (it is recorded, like every session).
+//!   `exec.interactive`: `deny` refuses them; `record` and `filter` let them start, and under
+//!   `filter` every line typed into them is checked at Enter ([`check_typed_line`], fed by
+//!   [`LineFilter`](crate::LineFilter)).
 //!   A shell that runs a script file is refused: the file cannot be seen.
 //! - **Denied command lines** (`exec.deny`, e.g. `rm -rf /`, `cat /etc/shadow`) win over
 //!   allow. A pattern is its command, its flags and its operands; a command line matches when
@@ -31,7 +32,7 @@
 //!   counts). An argument whose value is not known — a `$VARIABLE`, the input of `xargs` —
 //!   may be anything, so a line that could match is refused as undecidable.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 
 use crate::copy::{CopyRules, CopyRun};
@@ -56,9 +57,9 @@ const MAX_DEPTH: usize = 4;
 pub enum Interactive {
     /// Refused.
     Deny,
-    /// Allowed (to be recorded once session recording exists).
+    /// Allowed, and recorded like every session.
     Record,
-    /// Allowed (each line to be checked once line filtering exists).
+    /// Allowed; each line typed into it is checked at Enter ([`LineFilter`](crate::LineFilter)).
     Filter,
 }
 
@@ -152,6 +153,9 @@ pub struct ExecApproval {
     /// The exec is `kubectl cp`'s upload into this directory: its stdin is a tar archive, to be
     /// read by an [`UploadWatch`](crate::UploadWatch) on its way to the pod.
     pub copy_into: Option<String>,
+    /// The exec is an interactive shell under `exec.interactive: filter`: every line typed
+    /// into it is to be checked, by a [`LineFilter`](crate::LineFilter).
+    pub filter_lines: bool,
 }
 
 /// Decides an exec under `profile`'s rules; `Err` is the whole message for the person.
@@ -174,20 +178,48 @@ pub fn check_exec(
         rules,
         depth: 0,
         copy_into: RefCell::new(None),
+        filter_lines: Cell::new(false),
     };
     checker
         .simple(&words, Origin::Argv)
         .map_err(|why| format!("exec refused by profile {profile}: {why}"))?;
     Ok(ExecApproval {
         copy_into: checker.copy_into.into_inner(),
+        filter_lines: checker.filter_lines.get(),
     })
 }
 
-/// Where a simple command comes from: the request's argv, or a script.
+/// Decides a line typed into an interactive shell under `exec.interactive: filter`: the line
+/// is read as the shell would read it, and every command in it must pass, as in `sh -c LINE`.
+/// A shell started from it reads the same filtered terminal, so it may start.
+///
+/// # Errors
+///
+/// The line is refused: a command not allowed or denied, or a construct the guard does not
+/// read.
+pub fn check_typed_line(rules: &ExecRules, profile: &str, line: &str) -> Result<(), String> {
+    let checker = Checker {
+        rules,
+        depth: 1,
+        copy_into: RefCell::new(None),
+        filter_lines: Cell::new(false),
+    };
+    parse_script(line)
+        .and_then(|commands| {
+            commands
+                .iter()
+                .try_for_each(|c| checker.simple(c, Origin::Typed))
+        })
+        .map_err(|why| format!("typed line refused by profile {profile}: {why}"))
+}
+
+/// Where a simple command comes from: the request's argv, a script, or a line typed into an
+/// interactive shell under `exec.interactive: filter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {
     Argv,
     Script,
+    Typed,
 }
 
 /// A word of a command line: its value once quotes are removed, and what the guard knows of
@@ -216,13 +248,15 @@ struct Checker<'a> {
     depth: usize,
     /// Set when the command is kubectl cp's upload.
     copy_into: RefCell<Option<String>>,
+    /// Set when the command is an interactive shell whose typed lines are to be checked.
+    filter_lines: Cell<bool>,
 }
 
 impl Checker<'_> {
     /// Checks one simple command: assignments, a command name, its arguments.
     fn simple(&self, words: &[Word], origin: Origin) -> Result<(), String> {
         let mut rest = words;
-        if origin == Origin::Script {
+        if origin != Origin::Argv {
             while let Some(first) = rest.first() {
                 if is_assignment(first) {
                     rest = &rest[1..];
@@ -304,7 +338,7 @@ impl Checker<'_> {
         }
         let texts: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
         if let CopyRun::ToPod(dir) = copy.check(&texts)? {
-            if origin == Origin::Script {
+            if origin != Origin::Argv {
                 return Err(format!(
                     "`{}` inside a script extracts an archive jitgate does not read; copy into                      the pod with kubectl cp",
                     command_text("tar", args)
@@ -361,6 +395,7 @@ impl Checker<'_> {
                     rules: self.rules,
                     depth: self.depth + 1,
                     copy_into: RefCell::new(None),
+                    filter_lines: Cell::new(false),
                 };
                 for command in parse_script(&script.text)? {
                     inner.simple(&command, Origin::Script)?;
@@ -372,6 +407,8 @@ impl Checker<'_> {
                  `{name} -c`"
             )),
             ShellRun::Interactive => match (origin, self.rules.interactive) {
+                // A shell started from a filtered line reads the same filtered terminal.
+                (Origin::Typed, _) => Ok(()),
                 (Origin::Script, _) => Err(format!(
                     "a `{name}` inside a script reads its commands from a pipe or the terminal, \
                      which jitgate cannot check"
@@ -380,7 +417,11 @@ impl Checker<'_> {
                     "interactive shells are not allowed (exec.interactive: deny); run single \
                      commands (kubectl exec POD -- ps aux), or `{name} -c 'COMMANDS'`"
                 )),
-                (Origin::Argv, Interactive::Record | Interactive::Filter) => Ok(()),
+                (Origin::Argv, Interactive::Record) => Ok(()),
+                (Origin::Argv, Interactive::Filter) => {
+                    self.filter_lines.set(true);
+                    Ok(())
+                }
             },
         }
     }
@@ -1306,6 +1347,7 @@ mod tests {
         );
         let upload = ExecApproval {
             copy_into: Some("/tmp/in/d".to_owned()),
+            filter_lines: false,
         };
         assert_eq!(
             check(&["tar", "-xmf", "-", "-C", "/tmp/in/d"]),
@@ -1366,7 +1408,10 @@ mod tests {
         );
         assert_eq!(
             check_exec(&rules(Interactive::Filter), "p", request),
-            Ok(ExecApproval::default())
+            Ok(ExecApproval {
+                copy_into: None,
+                filter_lines: true
+            })
         );
         let err = check_exec(&rules(Interactive::Deny), "p", request).unwrap_err();
         assert!(err.contains("exec.interactive: deny"), "{err}");

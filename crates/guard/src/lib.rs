@@ -11,6 +11,9 @@
 //! [`DebugRules`]: images from an allowlist (optionally pinned by digest), never privileged,
 //! capabilities only from an allowlist. What cannot be decided from the body is refused.
 //!
+//! Under `exec.interactive: filter`, [`line`] rebuilds the lines typed into an interactive shell
+//! from its keystrokes and checks each at Enter ([`LineFilter`]), best effort.
+//!
 //! `kubectl cp` is an exec of `tar`: [`copy`] holds it to the two shapes kubectl uses and to a
 //! profile's paths ([`CopyRules`]), and [`tar`] reads an upload's archive as it streams
 //! ([`UploadWatch`]) so no member lands outside the directory it was allowed into.
@@ -23,9 +26,11 @@
 pub mod copy;
 pub mod debug;
 pub mod exec;
+pub mod line;
 pub mod tar;
 
 pub use copy::{CopyRules, CopyRun};
 pub use debug::{DebugRules, PatchKind, check_debug_request};
-pub use exec::{ExecApproval, ExecRequest, ExecRules, Interactive, check_exec};
+pub use exec::{ExecApproval, ExecRequest, ExecRules, Interactive, check_exec, check_typed_line};
+pub use line::{Filtered, LineFilter};
 pub use tar::UploadWatch;

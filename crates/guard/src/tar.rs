@@ -565,6 +565,46 @@ mod tests {
         assert!(err.contains("checksum is wrong"), "{err}");
     }
 
+    proptest::proptest! {
+        /// Any stream, cut anywhere, is decided without a panic; headers with valid checksums
+        /// and arbitrary fields reach the deeper checks.
+        #[test]
+        fn any_stream_is_decided(
+            members in proptest::collection::vec(
+                (proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100),
+                 proptest::prelude::any::<u8>(),
+                 0u64..2000,
+                 proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100)),
+                0..6,
+            ),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+            chunk in 1usize..700,
+        ) {
+            let mut archive = Vec::new();
+            for (name, kind, size, link) in &members {
+                let mut b = header("", *kind, *size, "");
+                b[..name.len()].copy_from_slice(name);
+                b[157..157 + link.len()].copy_from_slice(link);
+                let sum: u64 = b
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| if (148..156).contains(&i) { 32 } else { u64::from(*x) })
+                    .sum();
+                b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+                archive.extend_from_slice(&b);
+                archive.extend(std::iter::repeat_n(b'x', usize::try_from(*size).unwrap_or(0)));
+            }
+            archive.extend_from_slice(&noise);
+            let mut w = UploadWatch::new("/tmp/d");
+            for c in archive.chunks(chunk) {
+                if w.push(c).is_err() {
+                    proptest::prop_assert!(w.push(b"more").is_err());
+                    break;
+                }
+            }
+        }
+    }
+
     /// The refusal comes with the block that completes the bad header, not later: nothing of
     /// the member reaches tar, and every later push fails.
     #[test]

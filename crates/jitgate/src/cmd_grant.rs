@@ -50,6 +50,9 @@ pub struct CreateArgs {
     /// Recorded as the creator.
     #[arg(long, default_value = "admin")]
     by: String,
+    /// The policy whose profiles may be granted (default: the shipped policy).
+    #[arg(long, env = "JITGATE_POLICY")]
+    policy: Option<std::path::PathBuf>,
     #[command(flatten)]
     dirs: StateDirs,
 }
@@ -123,14 +126,17 @@ pub fn run(cmd: GrantCommand) -> anyhow::Result<()> {
     crate::block_on(async move {
         match cmd {
             GrantCommand::Create(a) => {
-                if jitgate_authz::Profiles::builtin().get(&a.profile).is_none() {
-                    let known: Vec<_> = jitgate_authz::Profiles::builtin()
-                        .iter()
-                        .map(|p| p.name.clone())
-                        .collect();
+                let policy = crate::load_policy(a.policy.as_deref())?;
+                if policy.profiles().get(&a.profile).is_none() {
+                    let known: Vec<_> = policy.profiles().iter().map(|p| p.name.clone()).collect();
                     anyhow::bail!(
-                        "unknown profile {:?}; known profiles: {}",
+                        "unknown profile {:?}; the policy{} has: {}",
                         a.profile,
+                        a.policy.as_ref().map_or_else(
+                            || " (the shipped one; --policy or JITGATE_POLICY names another)"
+                                .to_owned(),
+                            |p| format!(" {}", p.display())
+                        ),
                         known.join(", ")
                     );
                 }

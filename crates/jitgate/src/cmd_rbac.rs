@@ -64,21 +64,7 @@ impl From<Impersonation> for jitgate_rbac::ImpersonationMode {
 /// Runs an rbac command.
 pub fn run(cmd: RbacCommand) -> anyhow::Result<()> {
     let RbacCommand::Render(a) = cmd;
-    let policy = match &a.policy {
-        Some(path) => jitgate_policy::Policy::load_file(path).map_err(|e| match e {
-            jitgate_policy::PolicyError::Invalid { path, diagnostics } => anyhow::anyhow!(
-                "policy {} is invalid (run jitgate policy lint on it):\n{}",
-                path.display(),
-                diagnostics
-                    .iter()
-                    .map(|d| d.render(&path.display().to_string()))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-            other => anyhow::anyhow!("{other}"),
-        })?,
-        None => jitgate_policy::Policy::embedded_default(),
-    };
+    let policy = crate::load_policy(a.policy.as_deref())?;
     let profiles = policy.profiles().clone();
     for name in &a.profiles {
         if profiles.get(name).is_none() {

@@ -29,6 +29,14 @@ pub struct CutReason {
 pub enum Verdict {
     /// Pass it on.
     Forward,
+    /// Pass these on in its place (none, one or more frames), and send these back to where it
+    /// came from: a guard rewriting what was typed, with its explanation to the person.
+    Replace {
+        /// Frames for the frame's destination.
+        onward: Vec<ExecFrame>,
+        /// Frames for the side the frame came from.
+        back: Vec<ExecFrame>,
+    },
     /// End the session now; the client is told why (a guard's denial, a recording that cannot
     /// be written).
     End(CutReason),
@@ -101,8 +109,9 @@ pub struct PassThrough;
 
 impl Observer for PassThrough {}
 
-/// Two observers in turn: each sees every frame, the first first; the first `End` wins (the
-/// recorder, then a guard, sees the frame a guard refuses).
+/// Two observers in turn: each sees every frame, the first first; the first verdict other than
+/// `Forward` is the pair's (so a recorder placed first sees what a guard after it refuses or
+/// rewrites).
 impl<A: Observer, B: Observer> Observer for (A, B) {
     fn started(&mut self, info: &SessionInfo) -> Verdict {
         match self.0.started(info) {
@@ -137,6 +146,17 @@ impl<O: Observer> Observer for Option<O> {
         self.as_mut()
             .map_or(Verdict::Forward, |o| o.on_upstream_frame(frame))
     }
+}
+
+/// Sends `frames` to `leg`, counting their payload; `false` once the leg is gone.
+async fn deliver(leg: &Leg, frames: Vec<ExecFrame>, count: &mut u64) -> bool {
+    for frame in frames {
+        *count += frame.payload_len() as u64;
+        if !leg.send(frame).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// Who or what ended a session.
@@ -184,7 +204,8 @@ where
     let mut to_client: u64 = 0;
     let mut exit = None;
     let refused = match observer.started(info) {
-        Verdict::Forward => None,
+        // Nothing to replace before the first frame.
+        Verdict::Forward | Verdict::Replace { .. } => None,
         Verdict::End(reason) => Some(end_with_status(&client, reason, EndedBy::Observer).await),
     };
     let ended_by = if let Some(ended) = refused {
@@ -195,8 +216,20 @@ where
                 reason = &mut cut => break end_with_status(&client, reason, EndedBy::Cut).await,
                 frame = upstream.recv() => {
                     let Some(frame) = frame else { break EndedBy::Upstream };
-                    if let Verdict::End(reason) = observer.on_upstream_frame(&frame) {
-                        break end_with_status(&client, reason, EndedBy::Observer).await;
+                    match observer.on_upstream_frame(&frame) {
+                        Verdict::Forward => {}
+                        Verdict::End(reason) => {
+                            break end_with_status(&client, reason, EndedBy::Observer).await;
+                        }
+                        Verdict::Replace { onward, back } => {
+                            if !deliver(&upstream, back, &mut from_client).await {
+                                break EndedBy::Upstream;
+                            }
+                            if !deliver(&client, onward, &mut to_client).await {
+                                break EndedBy::Client;
+                            }
+                            continue;
+                        }
                     }
                     if let ExecFrame::Error(status) = &frame {
                         exit = ExitStatus::from_status_json(status).ok();
@@ -209,8 +242,20 @@ where
                 }
                 frame = client.recv() => {
                     let Some(frame) = frame else { break EndedBy::Client };
-                    if let Verdict::End(reason) = observer.on_client_frame(&frame) {
-                        break end_with_status(&client, reason, EndedBy::Observer).await;
+                    match observer.on_client_frame(&frame) {
+                        Verdict::Forward => {}
+                        Verdict::End(reason) => {
+                            break end_with_status(&client, reason, EndedBy::Observer).await;
+                        }
+                        Verdict::Replace { onward, back } => {
+                            if !deliver(&client, back, &mut to_client).await {
+                                break EndedBy::Client;
+                            }
+                            if !deliver(&upstream, onward, &mut from_client).await {
+                                break EndedBy::Upstream;
+                            }
+                            continue;
+                        }
                     }
                     from_client += frame.payload_len() as u64;
                     tokio::select! {

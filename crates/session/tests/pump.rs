@@ -196,6 +196,61 @@ async fn an_observer_can_end_the_session_before_the_frame_passes() {
     assert!(matches!(summary.ended_by, EndedBy::Observer(_)));
 }
 
+/// Rewrites `x` on stdin into `y` and answers each stdin frame with a note on stdout.
+struct Rewriter;
+
+impl Observer for Rewriter {
+    fn on_client_frame(&mut self, frame: &ExecFrame) -> Verdict {
+        match frame {
+            ExecFrame::Data(StreamType::Stdin, b) => Verdict::Replace {
+                onward: vec![ExecFrame::Data(
+                    StreamType::Stdin,
+                    Bytes::from(
+                        b.iter()
+                            .map(|c| if *c == b'x' { b'y' } else { *c })
+                            .collect::<Vec<u8>>(),
+                    ),
+                )],
+                back: vec![ExecFrame::Data(
+                    StreamType::Stdout,
+                    Bytes::from_static(b"note\n"),
+                )],
+            },
+            _ => Verdict::Forward,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_observer_can_replace_a_frame_and_answer_it() {
+    let (mut kubectl, mut apiserver, summary) =
+        session(ChannelProtocol::V5Channel, None, Box::new(Rewriter)).await;
+    kubectl.send(bin(0, b"xox\n")).await.unwrap();
+    assert_eq!(
+        next_binary(&mut kubectl).await.unwrap(),
+        Bytes::from_static(b"\x01note\n"),
+        "the answer goes back to kubectl"
+    );
+    assert_eq!(
+        next_binary(&mut apiserver).await.unwrap(),
+        Bytes::from_static(b"\x00yoy\n"),
+        "the replacement goes on in place of what was sent"
+    );
+    apiserver.send(bin(1, b"out")).await.unwrap();
+    assert_eq!(
+        next_binary(&mut kubectl).await.unwrap(),
+        Bytes::from_static(b"\x01out")
+    );
+    apiserver
+        .send(bin(3, br#"{"status":"Success"}"#))
+        .await
+        .unwrap();
+    apiserver.close(None).await.unwrap();
+    let summary = summary.await.unwrap();
+    assert_eq!(summary.bytes_from_client, 4);
+    assert!(matches!(summary.ended_by, EndedBy::Upstream), "{summary:?}");
+}
+
 /// client-go without kubernetes#131203 drops messages that arrive before it has registered its
 /// streams, so the first message towards kubectl waits until kubectl has spoken (its streams
 /// exist) or `CLIENT_SETTLE` has passed. Time is paused: the clock only moves when every task

@@ -1,0 +1,308 @@
+//! `exec.interactive: filter`: the lines typed into an interactive shell are checked at Enter,
+//! like `sh -c LINE`. Best effort, and said so: jitgate sees keystrokes, not the shell's line
+//! buffer.
+//!
+//! With a terminal (`kubectl exec -it POD -- sh`), keystrokes go to the shell as they are typed
+//! (it echoes them and edits the line) and [`LineFilter`] rebuilds the line beside it: printable
+//! characters, Backspace, Ctrl-U (kill line), Ctrl-W (erase word), Ctrl-C (abandon). At Enter the
+//! line is checked; a refused one never gets its Enter: the shell gets Ctrl-C instead, which
+//! abandons the whole line wherever the cursor is (readline, busybox's line editor and the
+//! terminal's line discipline alike) and prints a fresh prompt, and the person reads why. (Were
+//! a program running in the foreground, Ctrl-C interrupts it: the refused line was typed ahead
+//! of it.) Keys that change the line in ways
+//! keystrokes do not show — Tab (completion), arrows and other escape sequences (history,
+//! cursor movement), Ctrl-R, Ctrl-A/E/B/F/K/Y/T/V, Ctrl-D in a line — make the line unknown, and
+//! an unknown line is refused at Enter.
+//!
+//! Without a terminal (`kubectl exec -i POD -- sh`, commands on stdin) there is no line editing:
+//! each line is held until its newline and passed on only if it is allowed; a last line without
+//! a newline is checked when stdin ends.
+//!
+//! What it cannot see: whether the shell or a program the shell started reads the line (a line
+//! typed into `cat` or `vi` is checked as a command too), and what the shell's own state makes
+//! of a line (variables set earlier count as unknown values, as in scripts).
+
+use crate::exec::{ExecRules, check_typed_line};
+
+/// The longest line held without a terminal.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Ctrl-U: kill the line (readline, and the terminal's VKILL).
+const KILL: u8 = 0x15;
+/// Ctrl-C: abandon the line (SIGINT through the terminal, or the line editor's own handling).
+const INTERRUPT: u8 = 0x03;
+
+/// One interactive session's typed lines.
+#[derive(Debug)]
+pub struct LineFilter {
+    rules: ExecRules,
+    profile: String,
+    tty: bool,
+    line: Vec<u8>,
+    /// Why the line is not known, once it is not.
+    unknown: Option<&'static str>,
+    /// Without a terminal: the line is too long and is being dropped up to its newline.
+    dropping: bool,
+}
+
+/// What became of some typed bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filtered {
+    /// The bytes to pass on to the shell, in place of what was typed.
+    pub to_shell: Vec<u8>,
+    /// Lines that passed, in order (for the audit log).
+    pub allowed: Vec<String>,
+    /// Refusals, in order: the sentence to show the person (and to audit).
+    pub refused: Vec<String>,
+}
+
+impl LineFilter {
+    /// A filter for one session under `profile`'s rules; `tty`: kubectl asked for a terminal.
+    pub fn new(rules: ExecRules, profile: &str, tty: bool) -> Self {
+        Self {
+            rules,
+            profile: profile.to_owned(),
+            tty,
+            line: Vec::new(),
+            unknown: None,
+            dropping: false,
+        }
+    }
+
+    /// Whether the session has a terminal.
+    pub fn tty(&self) -> bool {
+        self.tty
+    }
+
+    /// Reads typed bytes; returns what the shell gets instead and what was decided.
+    pub fn push(&mut self, input: &[u8]) -> Filtered {
+        let mut out = Filtered::default();
+        for &b in input {
+            if self.tty {
+                self.key(b, &mut out);
+            } else {
+                self.piped(b, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Stdin ends: without a terminal, a last line without its newline is decided now.
+    pub fn end(&mut self) -> Filtered {
+        let mut out = Filtered::default();
+        if !self.tty && !self.dropping && !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            if self.decide(&line, &mut out) {
+                out.to_shell.extend_from_slice(&line);
+            }
+        }
+        out
+    }
+
+    fn key(&mut self, b: u8, out: &mut Filtered) {
+        match b {
+            b'\r' | b'\n' => {
+                let line = std::mem::take(&mut self.line);
+                let unknown = self.unknown.take();
+                let allowed = match unknown {
+                    Some(why) => {
+                        out.refused.push(format!(
+                            "typed line refused by profile {}: {why} makes the line unknown to \
+                             jitgate (exec.interactive: filter); type the command out in full",
+                            self.profile
+                        ));
+                        false
+                    }
+                    None => self.decide(&line, out),
+                };
+                out.to_shell.push(if allowed { b } else { INTERRUPT });
+                return;
+            }
+            // Backspace (DEL and ^H): one character.
+            0x7f | 0x08 => {
+                while let Some(last) = self.line.pop() {
+                    if last & 0xc0 != 0x80 {
+                        break;
+                    }
+                }
+            }
+            KILL | INTERRUPT => {
+                self.line.clear();
+                self.unknown = None;
+            }
+            // Ctrl-W: spaces, then the word before them.
+            0x17 => {
+                while self.line.last() == Some(&b' ') {
+                    self.line.pop();
+                }
+                while self.line.last().is_some_and(|c| *c != b' ') {
+                    self.line.pop();
+                }
+            }
+            // Ctrl-L redraws; the line stays.
+            0x0c => {}
+            // Ctrl-D on an empty line ends the shell; in a line it deletes under the cursor.
+            0x04 if self.line.is_empty() => {}
+            b'\t' => self.mark("Tab (completion)"),
+            0x1b => self.mark("an arrow or other escape sequence (history, cursor movement)"),
+            0x00..=0x1f => self.mark("a line-editing key (Ctrl-R, Ctrl-A, Ctrl-K, Ctrl-Y, …)"),
+            _ => self.line.push(b),
+        }
+        out.to_shell.push(b);
+    }
+
+    fn mark(&mut self, why: &'static str) {
+        self.unknown.get_or_insert(why);
+    }
+
+    fn piped(&mut self, b: u8, out: &mut Filtered) {
+        if b == b'\n' {
+            let line = std::mem::take(&mut self.line);
+            if std::mem::take(&mut self.dropping) {
+                return;
+            }
+            if self.decide(&line, out) {
+                out.to_shell.extend_from_slice(&line);
+                out.to_shell.push(b'\n');
+            }
+            return;
+        }
+        if self.dropping {
+            return;
+        }
+        if self.line.len() >= MAX_LINE {
+            self.line.clear();
+            self.dropping = true;
+            out.refused.push(format!(
+                "typed line refused by profile {}: a line longer than {MAX_LINE} bytes",
+                self.profile
+            ));
+            return;
+        }
+        self.line.push(b);
+    }
+
+    /// Checks one complete line; blank lines and comments pass.
+    fn decide(&self, line: &[u8], out: &mut Filtered) -> bool {
+        let Ok(text) = std::str::from_utf8(line) else {
+            out.refused.push(format!(
+                "typed line refused by profile {}: it is not UTF-8 text",
+                self.profile
+            ));
+            return false;
+        };
+        if text.trim().is_empty() {
+            return true;
+        }
+        match check_typed_line(&self.rules, &self.profile, text) {
+            Ok(()) => {
+                out.allowed.push(text.to_owned());
+                true
+            }
+            Err(why) => {
+                out.refused.push(why);
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Interactive;
+
+    fn filter(tty: bool) -> LineFilter {
+        let rules = ExecRules::new(
+            ["ls", "cat", "ps", "sh"].map(str::to_owned),
+            ["cat /etc/shadow".to_owned()],
+            Interactive::Filter,
+        );
+        LineFilter::new(rules, "p", tty)
+    }
+
+    #[test]
+    fn typed_lines_are_checked_at_enter() {
+        let mut f = filter(true);
+        let out = f.push(b"ls -l\r");
+        assert_eq!(out.to_shell, b"ls -l\r");
+        assert_eq!(out.allowed, ["ls -l"]);
+        // Keystrokes pass as typed; the refused Enter becomes Ctrl-C.
+        let out = f.push(b"cat /etc//shadow\r");
+        assert_eq!(out.to_shell, b"cat /etc//shadow\x03");
+        assert!(
+            out.refused[0].contains("`cat /etc//shadow` is denied"),
+            "{out:?}"
+        );
+        let out = f.push(b"rm -rf /tmp/x\r");
+        assert!(
+            out.refused[0].contains("`rm` is not an allowed command"),
+            "{out:?}"
+        );
+        // The next line starts afresh.
+        assert!(f.push(b"ps\r").refused.is_empty());
+        assert!(f.push(b"\r").refused.is_empty(), "an empty line passes");
+        let out = f.push(b"ls; cat /etc/shadow\rps\r");
+        assert_eq!(out.to_shell, b"ls; cat /etc/shadow\x03ps\r");
+        assert_eq!((out.refused.len(), out.allowed.len()), (1, 1));
+        // A nested shell reads the same filtered terminal.
+        assert!(f.push(b"sh\r").refused.is_empty());
+    }
+
+    #[test]
+    fn line_editing_is_followed_or_makes_the_line_unknown() {
+        let mut f = filter(true);
+        // Typing `rm`, erasing it, typing `ls`: the line is `ls`.
+        assert!(f.push(b"rm\x7f\x7fls\r").refused.is_empty());
+        assert!(
+            f.push(b"rm -rf /\x15ls\r").refused.is_empty(),
+            "Ctrl-U kills"
+        );
+        assert!(
+            f.push(b"cat x rm\x17\x17ls\r").refused.is_empty(),
+            "Ctrl-W erases words"
+        );
+        assert!(f.push(b"rm -rf /\x03").refused.is_empty());
+        assert!(
+            f.push(b"ls\r").refused.is_empty(),
+            "Ctrl-C abandons the line"
+        );
+        // `ls` + Up (history) could be anything.
+        let out = f.push(b"ls\x1b[A\r");
+        assert!(out.refused[0].contains("escape sequence"), "{out:?}");
+        assert_eq!(out.to_shell, b"ls\x1b[A\x03");
+        let out = f.push(b"ca\t /etc/sha\t\r");
+        assert!(out.refused[0].contains("Tab (completion)"), "{out:?}");
+        let out = f.push(b"\x12shadow\r");
+        assert!(out.refused[0].contains("line-editing key"), "{out:?}");
+        // After a refusal the next line is known again; Ctrl-U forgets the unknown part too.
+        assert!(f.push(b"ls\x1b[D\x15ps\r").refused.is_empty());
+        // Multi-byte characters are erased whole.
+        assert!(f.push("lsé\x7f\r".as_bytes()).refused.is_empty());
+    }
+
+    #[test]
+    fn without_a_terminal_lines_are_held_until_allowed() {
+        let mut f = filter(false);
+        let out = f.push(b"ls\ncat /etc/shadow\nps\nc");
+        assert_eq!(out.to_shell, b"ls\nps\n");
+        assert_eq!(out.refused.len(), 1);
+        let out = f.push(b"at /etc/shadow");
+        assert!(out.to_shell.is_empty());
+        let out = f.end();
+        assert!(out.to_shell.is_empty(), "the last line is refused: {out:?}");
+        let mut f = filter(false);
+        f.push(b"ps");
+        assert_eq!(f.end().to_shell, b"ps");
+        let mut f = filter(false);
+        let out = f.push(&vec![b'a'; MAX_LINE + 10]);
+        assert!(out.refused[0].contains("longer than"), "{out:?}");
+        let out = f.push(b"aaa\nls\n");
+        assert_eq!(
+            out.to_shell, b"ls\n",
+            "the long line is dropped, the next passes"
+        );
+        let out = f.push(b"\xff\n");
+        assert!(out.refused[0].contains("not UTF-8"), "{out:?}");
+    }
+}
