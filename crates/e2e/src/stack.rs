@@ -344,12 +344,19 @@ impl GatewayStack {
             args.extend(["-n", ns]);
         }
         args.extend(["--gateway-user", "jitgate-gateway"]);
-        let yaml = self.jitgate(&args)?.checked()?.stdout;
         // The ClusterRole and its binding are shared by every test; two tests creating them at
-        // the same moment can see a conflict, which a second apply resolves.
+        // the same moment can see a conflict, which a second apply resolves. The policy file is
+        // rendered from can be mid-edit by a policy test (it writes a broken one on purpose);
+        // a second render reads the next version.
         let mut last = None;
-        for _ in 0..5 {
-            let out = admin.run_with_stdin(["apply", "-f", "-"], &yaml)?;
+        for _ in 0..15 {
+            let rendered = self.jitgate(&args)?;
+            if !rendered.success() {
+                last = Some(rendered);
+                thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            let out = admin.run_with_stdin(["apply", "-f", "-"], &rendered.stdout)?;
             if out.success() {
                 return Ok(());
             }

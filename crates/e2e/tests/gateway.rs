@@ -3386,7 +3386,8 @@ fn copies_follow_the_profile(env: &GatewayCase) -> CaseResult {
 /// `exec.interactive: filter`, under a profile the test adds to the policy: in `kubectl exec
 /// -it … -- sh` on a real pty, an allowed line runs, a denied line and a line with an unlisted
 /// command never get their Enter (the person reads why, the shell gives a fresh prompt, and the
-/// refused `mkdir` left nothing behind), a line recalled from history is refused as unknown;
+/// refused `mkdir` left nothing behind), an arrow key never reaches the shell (explained), a
+/// history expansion is refused;
 /// without a terminal (`exec -i`, commands on stdin) only the allowed lines reach the shell.
 /// Each decision is audited with the line. On every transport.
 fn typed_lines_follow_a_filtering_profile(env: &GatewayCase) -> CaseResult {
@@ -3489,9 +3490,15 @@ standing:
         pty.send_line(&format!("mkdir {marker}"))?;
         pty.expect("`mkdir` is not an allowed command", 10 * SECOND)
             .map_err(|e| format!("{transport}: {e}"))?;
-        // Up: the shell would recall a line jitgate cannot see.
-        pty.send("\x1b[A\r")?;
-        pty.expect("makes the line unknown to jitgate", 10 * SECOND)
+        // Up would recall a line jitgate did not see: editing keys never reach the shell.
+        pty.send("\x1b[A")?;
+        pty.expect(
+            "Tab, arrows, history and other editing keys are off",
+            10 * SECOND,
+        )
+        .map_err(|e| format!("{transport}: {e}"))?;
+        pty.send_line("echo !!")?;
+        pty.expect("history expansion", 10 * SECOND)
             .map_err(|e| format!("{transport}: {e}"))?;
         // The shell is still there, and the refused mkdir never ran.
         pty.send_line(&format!("ls -d {marker} || echo absent-$((1+1))"))?;

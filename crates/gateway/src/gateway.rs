@@ -1968,7 +1968,7 @@ impl TypedLines {
         } else {
             (StreamType::Stderr, "\n")
         };
-        let back = filtered
+        let mut back: Vec<ExecFrame> = filtered
             .refused
             .iter()
             .map(|why| {
@@ -1978,6 +1978,18 @@ impl TypedLines {
                 )
             })
             .collect();
+        match filtered.dropped {
+            Some(jitgate_guard::Dropped::Explain(why)) => back.push(ExecFrame::Data(
+                stream,
+                Bytes::from(format!(
+                    "\x07{newline}jitgate: {why} (Ctrl-L redraws the line){newline}"
+                )),
+            )),
+            Some(jitgate_guard::Dropped::Bell) => {
+                back.push(ExecFrame::Data(stream, Bytes::from_static(b"\x07")));
+            }
+            None => {}
+        }
         let mut onward = Vec::new();
         if !filtered.to_shell.is_empty() {
             onward.push(ExecFrame::Data(

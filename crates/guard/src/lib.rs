@@ -32,5 +32,5 @@ pub mod tar;
 pub use copy::{CopyRules, CopyRun};
 pub use debug::{DebugRules, PatchKind, check_debug_request};
 pub use exec::{ExecApproval, ExecRequest, ExecRules, Interactive, check_exec, check_typed_line};
-pub use line::{Filtered, LineFilter};
+pub use line::{Dropped, Filtered, LineFilter};
 pub use tar::UploadWatch;

@@ -3,16 +3,19 @@
 //! buffer.
 //!
 //! With a terminal (`kubectl exec -it POD -- sh`), keystrokes go to the shell as they are typed
-//! (it echoes them and edits the line) and [`LineFilter`] rebuilds the line beside it: printable
-//! characters, Backspace, Ctrl-U (kill line), Ctrl-W (erase word), Ctrl-C (abandon). At Enter the
-//! line is checked; a refused one never gets its Enter: the shell gets Ctrl-C instead, which
-//! abandons the whole line wherever the cursor is (readline, busybox's line editor and the
-//! terminal's line discipline alike) and prints a fresh prompt, and the person reads why. (Were
-//! a program running in the foreground, Ctrl-C interrupts it: the refused line was typed ahead
-//! of it.) Keys that change the line in ways
-//! keystrokes do not show — Tab (completion), arrows and other escape sequences (history,
-//! cursor movement), Ctrl-R, Ctrl-A/E/B/F/K/Y/T/V, Ctrl-D in a line — make the line unknown, and
-//! an unknown line is refused at Enter.
+//! (it echoes them and keeps the line) and [`LineFilter`] keeps the same line beside it. Only
+//! keys whose effect on the line is certain reach the shell: printable characters, Backspace,
+//! Ctrl-U (kill line), Ctrl-W (erase word), Ctrl-C (abandon), Ctrl-L (redraw), Ctrl-D on an empty
+//! line (exit). Every other key is dropped, with a bell — Tab (completion), arrows and every
+//! other escape sequence (history, cursor movement, vi command mode), Ctrl-R, Ctrl-O
+//! (operate-and-get-next, which runs the line), Ctrl-X Ctrl-E (edit-and-execute), Ctrl-V, … —
+//! because each could change or run the line in ways keystrokes do not show; the first drop in
+//! a session says so. At Enter the line is checked; a refused one never gets its Enter: the
+//! shell gets Ctrl-C instead, which abandons the line (readline, busybox's line editor and the
+//! terminal's line discipline alike) and prints a fresh prompt, and the person reads why.
+//! (Were a program running in the foreground, Ctrl-C interrupts it: the refused line was typed
+//! ahead of it.) History expansion (`!`, `^old^new`) recalls what jitgate did not see and is
+//! refused in a line.
 //!
 //! Without a terminal (`kubectl exec -i POD -- sh`, commands on stdin) there is no line editing:
 //! each line is held until its newline and passed on only if it is allowed; a last line without
@@ -39,10 +42,21 @@ pub struct LineFilter {
     profile: String,
     tty: bool,
     line: Vec<u8>,
-    /// Why the line is not known, once it is not.
-    unknown: Option<&'static str>,
+    /// Inside an escape sequence being dropped.
+    escape: Escape,
+    /// A key has been dropped before in this session (the first drop is explained).
+    dropped_before: bool,
     /// Without a terminal: the line is too long and is being dropped up to its newline.
     dropping: bool,
+}
+
+/// Where in an escape sequence (ESC, then `[` … final byte, `O` + one, or one more byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    None,
+    Start,
+    Csi,
+    Ss3,
 }
 
 /// What became of some typed bytes.
@@ -54,6 +68,17 @@ pub struct Filtered {
     pub allowed: Vec<String>,
     /// Refusals, in order: the sentence to show the person (and to audit).
     pub refused: Vec<String>,
+    /// Keys were dropped: the explanation the first time in a session, a bell after that.
+    pub dropped: Option<Dropped>,
+}
+
+/// What to tell the person about dropped keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dropped {
+    /// The first time: why.
+    Explain(String),
+    /// Later: a bell.
+    Bell,
 }
 
 impl LineFilter {
@@ -64,7 +89,8 @@ impl LineFilter {
             profile: profile.to_owned(),
             tty,
             line: Vec::new(),
-            unknown: None,
+            escape: Escape::None,
+            dropped_before: false,
             dropping: false,
         }
     }
@@ -100,21 +126,31 @@ impl LineFilter {
     }
 
     fn key(&mut self, b: u8, out: &mut Filtered) {
+        match self.escape {
+            Escape::None => {}
+            Escape::Start => {
+                self.escape = match b {
+                    b'[' => Escape::Csi,
+                    b'O' => Escape::Ss3,
+                    _ => Escape::None,
+                };
+                return;
+            }
+            Escape::Csi => {
+                if (0x40..=0x7e).contains(&b) {
+                    self.escape = Escape::None;
+                }
+                return;
+            }
+            Escape::Ss3 => {
+                self.escape = Escape::None;
+                return;
+            }
+        }
         match b {
             b'\r' | b'\n' => {
                 let line = std::mem::take(&mut self.line);
-                let unknown = self.unknown.take();
-                let allowed = match unknown {
-                    Some(why) => {
-                        out.refused.push(format!(
-                            "typed line refused by profile {}: {why} makes the line unknown to \
-                             jitgate (exec.interactive: filter); type the command out in full",
-                            self.profile
-                        ));
-                        false
-                    }
-                    None => self.decide(&line, out),
-                };
+                let allowed = self.decide(&line, out);
                 out.to_shell.push(if allowed { b } else { INTERRUPT });
                 return;
             }
@@ -126,10 +162,7 @@ impl LineFilter {
                     }
                 }
             }
-            KILL | INTERRUPT => {
-                self.line.clear();
-                self.unknown = None;
-            }
+            KILL | INTERRUPT => self.line.clear(),
             // Ctrl-W: spaces, then the word before them.
             0x17 => {
                 while self.line.last() == Some(&b' ') {
@@ -139,20 +172,37 @@ impl LineFilter {
                     self.line.pop();
                 }
             }
-            // Ctrl-L redraws; the line stays.
+            // Ctrl-L redraws; the line stays. Ctrl-D on an empty line ends the shell.
             0x0c => {}
-            // Ctrl-D on an empty line ends the shell; in a line it deletes under the cursor.
             0x04 if self.line.is_empty() => {}
-            b'\t' => self.mark("Tab (completion)"),
-            0x1b => self.mark("an arrow or other escape sequence (history, cursor movement)"),
-            0x00..=0x1f => self.mark("a line-editing key (Ctrl-R, Ctrl-A, Ctrl-K, Ctrl-Y, …)"),
+            0x1b => {
+                self.escape = Escape::Start;
+                self.drop_key(out);
+                return;
+            }
+            0x00..=0x1f => {
+                self.drop_key(out);
+                return;
+            }
             _ => self.line.push(b),
         }
         out.to_shell.push(b);
     }
 
-    fn mark(&mut self, why: &'static str) {
-        self.unknown.get_or_insert(why);
+    fn drop_key(&mut self, out: &mut Filtered) {
+        if out.dropped.is_some() {
+            return;
+        }
+        out.dropped = Some(if std::mem::replace(&mut self.dropped_before, true) {
+            Dropped::Bell
+        } else {
+            Dropped::Explain(format!(
+                "profile {} checks every line typed here (exec.interactive: filter): Tab, \
+                 arrows, history and other editing keys are off; type each command out and press \
+                 Enter",
+                self.profile
+            ))
+        });
     }
 
     fn piped(&mut self, b: u8, out: &mut Filtered) {
@@ -193,6 +243,14 @@ impl LineFilter {
         };
         if text.trim().is_empty() {
             return true;
+        }
+        if text.contains('!') || text.trim_start().starts_with('^') {
+            out.refused.push(format!(
+                "typed line refused by profile {}: `!` and `^…^` are history expansion, which \
+                 recalls lines jitgate does not see; write the command out",
+                self.profile
+            ));
+            return false;
         }
         match check_typed_line(&self.rules, &self.profile, text) {
             Ok(()) => {
@@ -250,7 +308,7 @@ mod tests {
     }
 
     #[test]
-    fn line_editing_is_followed_or_makes_the_line_unknown() {
+    fn line_editing_is_followed_and_other_keys_never_reach_the_shell() {
         let mut f = filter(true);
         // Typing `rm`, erasing it, typing `ls`: the line is `ls`.
         assert!(f.push(b"rm\x7f\x7fls\r").refused.is_empty());
@@ -267,18 +325,38 @@ mod tests {
             f.push(b"ls\r").refused.is_empty(),
             "Ctrl-C abandons the line"
         );
-        // `ls` + Up (history) could be anything.
-        let out = f.push(b"ls\x1b[A\r");
-        assert!(out.refused[0].contains("escape sequence"), "{out:?}");
-        assert_eq!(out.to_shell, b"ls\x1b[A\x03");
-        let out = f.push(b"ca\t /etc/sha\t\r");
-        assert!(out.refused[0].contains("Tab (completion)"), "{out:?}");
-        let out = f.push(b"\x12shadow\r");
-        assert!(out.refused[0].contains("line-editing key"), "{out:?}");
-        // After a refusal the next line is known again; Ctrl-U forgets the unknown part too.
-        assert!(f.push(b"ls\x1b[D\x15ps\r").refused.is_empty());
-        // Multi-byte characters are erased whole.
+        // Up, Home, Tab, Ctrl-O (run the line), Ctrl-X Ctrl-E (edit and run), Alt-. : dropped.
+        let out = f.push(b"cat /etc/sha\x1b[A\x1b[1;5H\x1bOH\tdow\x0f\x18\x05\x1b.");
+        assert_eq!(out.to_shell, b"cat /etc/shadow");
+        assert!(
+            matches!(out.dropped, Some(Dropped::Explain(ref m)) if m.contains("editing keys are off")),
+            "{out:?}"
+        );
+        let out = f.push(b"\r");
+        assert_eq!(
+            out.to_shell, b"\x03",
+            "the line the shell holds is the one refused"
+        );
+        assert!(
+            out.refused[0].contains("`cat /etc/shadow` is denied"),
+            "{out:?}"
+        );
+        assert_eq!(f.push(b"\t").dropped, Some(Dropped::Bell), "explained once");
+        // A bracketed paste: the markers are dropped, the lines are checked.
+        let out = f.push(b"\x1b[200~ls\rcat /etc/shadow\r\x1b[201~");
+        assert_eq!(out.to_shell, b"ls\rcat /etc/shadow\x03");
+        // History expansion recalls what was not seen.
+        for line in ["cat !$\r", "^ls^cat\r", "echo hi!\r"] {
+            let out = f.push(line.as_bytes());
+            assert!(
+                out.refused[0].contains("history expansion"),
+                "{line:?}: {out:?}"
+            );
+        }
+        // Multi-byte characters are erased whole; Ctrl-D ends an empty line only.
         assert!(f.push("lsé\x7f\r".as_bytes()).refused.is_empty());
+        assert_eq!(f.push(b"ls\x04").to_shell, b"ls");
+        assert_eq!(f.push(b"\x15\x04").to_shell, b"\x15\x04");
     }
 
     #[test]

@@ -126,19 +126,29 @@ pub fn run(cmd: GrantCommand) -> anyhow::Result<()> {
     crate::block_on(async move {
         match cmd {
             GrantCommand::Create(a) => {
-                let policy = crate::load_policy(a.policy.as_deref())?;
-                if policy.profiles().get(&a.profile).is_none() {
-                    let known: Vec<_> = policy.profiles().iter().map(|p| p.name.clone()).collect();
-                    anyhow::bail!(
-                        "unknown profile {:?}; the policy{} has: {}",
-                        a.profile,
-                        a.policy.as_ref().map_or_else(
-                            || " (the shipped one; --policy or JITGATE_POLICY names another)"
-                                .to_owned(),
-                            |p| format!(" {}", p.display())
-                        ),
-                        known.join(", ")
-                    );
+                // A grant of a profile the gateway's policy lacks is refused there; a policy file
+                // caught mid-edit (the gateway keeps its last good one) must not block a grant.
+                match crate::load_policy(a.policy.as_deref()) {
+                    Ok(policy) if policy.profiles().get(&a.profile).is_none() => {
+                        let known: Vec<_> =
+                            policy.profiles().iter().map(|p| p.name.clone()).collect();
+                        anyhow::bail!(
+                            "unknown profile {:?}; the policy{} has: {}",
+                            a.profile,
+                            a.policy.as_ref().map_or_else(
+                                || " (the shipped one; --policy or JITGATE_POLICY names another)"
+                                    .to_owned(),
+                                |p| format!(" {}", p.display())
+                            ),
+                            known.join(", ")
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => eprintln!(
+                        "warning: {e:#}\nthe profile {:?} is not checked here; the gateway refuses \
+                         the grant if its policy has no such profile",
+                        a.profile
+                    ),
                 }
                 let store = open(&a.dirs).await?;
                 let grant = store
