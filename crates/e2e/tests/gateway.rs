@@ -2001,59 +2001,31 @@ impl Drop for Restore {
     }
 }
 
-/// A profile with `scope.namespaceSelector` may be requested only in namespaces whose labels
-/// match, read by the gateway from the apiserver at request time: the matching namespace is
-/// auto-approved into a grant, the other is refused with the selector named, and `jitgate rbac
-/// render --namespaces-json` renders the profile's Role into the matching namespace only.
-fn namespace_selector_decides_where_a_profile_may_be_requested(env: &GatewayCase) -> CaseResult {
+/// The stack's policy with a profile added (the YAML of one `profiles` entry, inserted before
+/// `standing:`), linted and in force: the gateway's accepted reload is audited. Holds the policy
+/// lock and puts the original back when dropped.
+struct AddedProfile {
+    /// The edited policy, as a file of the case (for `--policy`).
+    edited: std::path::PathBuf,
+    _restore: Restore,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+fn add_profile(
+    env: &GatewayCase,
+    profile_yaml: &str,
+) -> Result<AddedProfile, Box<dyn std::error::Error>> {
     let Some(policy_file) = env.stack.policy_file.clone() else {
         return Err("the stack was started without --policy (JITGATE_POLICY is not set)".into());
     };
-    let _edit = POLICY_EDITS
+    let lock = POLICY_EDITS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let original = std::fs::read_to_string(&policy_file)?;
-    let _restore = Restore(policy_file.clone(), original.clone());
-
-    let ns = env.namespaces(2)?;
-    let (matching, other) = (ns.name(0), ns.name(1));
-    let tier = env.unique("tier");
-    for (namespace, value) in [(matching, tier.as_str()), (other, "elsewhere")] {
-        env.admin
-            .run([
-                "label",
-                "namespace",
-                namespace,
-                &format!("e2e.jitgate.dev/tier={value}"),
-            ])?
-            .checked()?;
-    }
-    let group = env.unique("selector-e2e");
-    let profile = env.unique("labelled");
+    let restore = Restore(policy_file.clone(), original.clone());
     let with_profile = original.replacen(
         "\nstanding:\n",
-        &format!(
-            "
-  - name: {profile}
-    description: Read pods where the namespace is labelled for it (e2e)
-    rules:
-      - apiGroups: [\"\"]
-        resources: [pods]
-        verbs: [get, list]
-    scope:
-      namespaces: [{matching}, {other}]
-      namespaceSelector: \"e2e.jitgate.dev/tier={tier}\"
-    defaultDuration: 10m
-    maxDuration: 1h
-    requesters: [{group}]
-    approval:
-      autoApprove:
-        groups: [{group}]
-      approverGroups: [sre-leads]
-
-standing:
-"
-        ),
+        &format!("\n{profile_yaml}\nstanding:\n"),
         1,
     );
     ensure!(
@@ -2072,6 +2044,55 @@ standing:
         "policy.reload",
         10 * SECOND,
         |e| e["kind"] == "policy.reload" && e["decision"] == "allow",
+    )?;
+    Ok(AddedProfile {
+        edited,
+        _restore: restore,
+        _lock: lock,
+    })
+}
+
+/// A profile with `scope.namespaceSelector` may be requested only in namespaces whose labels
+/// match, read by the gateway from the apiserver at request time: the matching namespace is
+/// auto-approved into a grant, the other is refused with the selector named, and `jitgate rbac
+/// render --namespaces-json` renders the profile's Role into the matching namespace only.
+fn namespace_selector_decides_where_a_profile_may_be_requested(env: &GatewayCase) -> CaseResult {
+    let ns = env.namespaces(2)?;
+    let (matching, other) = (ns.name(0), ns.name(1));
+    let tier = env.unique("tier");
+    for (namespace, value) in [(matching, tier.as_str()), (other, "elsewhere")] {
+        env.admin
+            .run([
+                "label",
+                "namespace",
+                namespace,
+                &format!("e2e.jitgate.dev/tier={value}"),
+            ])?
+            .checked()?;
+    }
+    let group = env.unique("selector-e2e");
+    let profile = env.unique("labelled");
+    let added = add_profile(
+        env,
+        &format!(
+            "  - name: {profile}
+    description: Read pods where the namespace is labelled for it (e2e)
+    rules:
+      - apiGroups: [\"\"]
+        resources: [pods]
+        verbs: [get, list]
+    scope:
+      namespaces: [{matching}, {other}]
+      namespaceSelector: \"e2e.jitgate.dev/tier={tier}\"
+    defaultDuration: 10m
+    maxDuration: 1h
+    requesters: [{group}]
+    approval:
+      autoApprove:
+        groups: [{group}]
+      approverGroups: [sre-leads]
+"
+        ),
     )?;
 
     let name = env.unique("sel");
@@ -2140,7 +2161,7 @@ standing:
                 "rbac".as_ref(),
                 "render".as_ref(),
                 "--policy".as_ref(),
-                edited.as_os_str(),
+                added.edited.as_os_str(),
                 "--profile".as_ref(),
                 profile.as_ref(),
                 "--namespaces-json".as_ref(),
@@ -3391,20 +3412,11 @@ fn copies_follow_the_profile(env: &GatewayCase) -> CaseResult {
 /// without a terminal (`exec -i`, commands on stdin) only the allowed lines reach the shell.
 /// Each decision is audited with the line. On every transport.
 fn typed_lines_follow_a_filtering_profile(env: &GatewayCase) -> CaseResult {
-    let Some(policy_file) = env.stack.policy_file.clone() else {
-        return Err("the stack was started without --policy (JITGATE_POLICY is not set)".into());
-    };
-    let _edit = POLICY_EDITS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let original = std::fs::read_to_string(&policy_file)?;
-    let _restore = Restore(policy_file.clone(), original.clone());
     let profile = env.unique("filtered");
-    let with_profile = original.replacen(
-        "\nstanding:\n",
+    let _added = add_profile(
+        env,
         &format!(
-            "
-  - name: {profile}
+            "  - name: {profile}
     description: A shell whose typed lines are checked (e2e)
     rules:
       - apiGroups: [\"\"]
@@ -3424,28 +3436,8 @@ fn typed_lines_follow_a_filtering_profile(env: &GatewayCase) -> CaseResult {
       allow: [sh, ls, cat]
       deny: [\"cat /etc/shadow\"]
       interactive: filter
-
-standing:
 "
         ),
-        1,
-    );
-    ensure!(
-        with_profile != original,
-        "the shipped policy has no `standing:` section to insert a profile before; update this test"
-    );
-    let edited = env.dir("policy")?.join("policy.yaml");
-    std::fs::write(&edited, &with_profile)?;
-    let lint = env
-        .stack
-        .jitgate(["policy".as_ref(), "lint".as_ref(), edited.as_os_str()])?;
-    ensure!(lint.success(), "the test's policy does not lint: {lint}");
-    std::fs::write(&policy_file, &with_profile)?;
-    env.audit.wait_for(
-        "an accepted policy.reload",
-        "policy.reload",
-        10 * SECOND,
-        |e| e["kind"] == "policy.reload" && e["decision"] == "allow",
     )?;
     // Namespaces made now get the new profile's Role, and the gateway may impersonate its group.
     let ns = env.namespaces(1)?;
@@ -3479,17 +3471,30 @@ standing:
         )?;
         pty.send_line("echo typed-$((6*7))")?;
         pty.expect("typed-42", 30 * SECOND)?;
-        pty.send_line("cat /etc//shadow")?;
-        pty.expect(
-            &format!(
-                "jitgate: typed line refused by profile {profile}: `cat /etc//shadow` is denied"
+        // Each refusal: the reason on the terminal; then, since the shell abandons the line
+        // with Ctrl-C and drops what reaches it meanwhile, ask until it answers again.
+        let refusals = [
+            (
+                "cat /etc//shadow".to_owned(),
+                format!("typed line refused by profile {profile}: `cat /etc//shadow` is denied"),
             ),
-            10 * SECOND,
-        )
-        .map_err(|e| format!("{transport}: {e}"))?;
-        pty.send_line(&format!("mkdir {marker}"))?;
-        pty.expect("`mkdir` is not an allowed command", 10 * SECOND)
-            .map_err(|e| format!("{transport}: {e}"))?;
+            (
+                format!("mkdir {marker}"),
+                "`mkdir` is not an allowed command".to_owned(),
+            ),
+            ("echo !!".to_owned(), "history expansion".to_owned()),
+        ];
+        for (round, (line, needle)) in refusals.iter().enumerate() {
+            pty.send_line(line)?;
+            pty.expect(needle, 10 * SECOND)
+                .map_err(|e| format!("{transport}: {e}"))?;
+            pty.ask_until(
+                &format!("echo back-$(({round}+100))"),
+                &format!("back-{}", round + 100),
+                15 * SECOND,
+            )
+            .map_err(|e| format!("{transport}: after refusing {line:?}: {e}"))?;
+        }
         // Up would recall a line jitgate did not see: editing keys never reach the shell.
         pty.send("\x1b[A")?;
         pty.expect(
@@ -3497,13 +3502,13 @@ standing:
             10 * SECOND,
         )
         .map_err(|e| format!("{transport}: {e}"))?;
-        pty.send_line("echo !!")?;
-        pty.expect("history expansion", 10 * SECOND)
-            .map_err(|e| format!("{transport}: {e}"))?;
         // The shell is still there, and the refused mkdir never ran.
-        pty.send_line(&format!("ls -d {marker} || echo absent-$((1+1))"))?;
-        pty.expect("absent-2", 10 * SECOND)
-            .map_err(|e| format!("{transport}: {e}"))?;
+        pty.ask_until(
+            &format!("ls -d {marker} || echo absent-$((1+1))"),
+            "absent-2",
+            15 * SECOND,
+        )
+        .map_err(|e| format!("{transport}: {e}"))?;
         pty.send_line("exit 0")?;
         pty.wait(30 * SECOND)?;
 

@@ -1978,6 +1978,15 @@ impl TypedLines {
                 )
             })
             .collect();
+        if filtered.discarded > 0 {
+            back.push(ExecFrame::Data(
+                stream,
+                Bytes::from(format!(
+                    "jitgate: {} byte(s) typed right after the refused line were not sent; type them again{newline}",
+                    filtered.discarded
+                )),
+            ));
+        }
         match filtered.dropped {
             Some(jitgate_guard::Dropped::Explain(why)) => back.push(ExecFrame::Data(
                 stream,
@@ -2010,7 +2019,7 @@ impl jitgate_session::Observer for TypedLines {
         use jitgate_wire::remotecommand::StreamType;
         match frame {
             ExecFrame::Data(StreamType::Stdin, bytes) => {
-                let filtered = self.filter.push(bytes);
+                let filtered = self.filter.push(bytes, Instant::now());
                 self.verdict(filtered, false)
             }
             ExecFrame::Close(StreamType::Stdin) => {

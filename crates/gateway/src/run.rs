@@ -232,20 +232,8 @@ pub async fn start(
     )?);
 
     let policy = match &cfg.policy_file {
-        Some(path) => jitgate_policy::Policy::load_file(path).map_err(|e| match e {
-            jitgate_policy::PolicyError::Invalid { path, diagnostics } => {
-                StartError::Policy(format!(
-                    "policy {} is invalid:\n{}",
-                    path.display(),
-                    diagnostics
-                        .iter()
-                        .map(|d| d.render(&path.display().to_string()))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                ))
-            }
-            other => StartError::Policy(other.to_string()),
-        })?,
+        Some(path) => jitgate_policy::Policy::load_file(path)
+            .map_err(|e| StartError::Policy(e.with_findings()))?,
         None => jitgate_policy::Policy::embedded_default(),
     };
     let policy = Arc::new(arc_swap::ArcSwap::from_pointee(policy));

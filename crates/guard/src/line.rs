@@ -14,7 +14,9 @@
 //! shell gets Ctrl-C instead, which abandons the line (readline, busybox's line editor and the
 //! terminal's line discipline alike) and prints a fresh prompt, and the person reads why.
 //! (Were a program running in the foreground, Ctrl-C interrupts it: the refused line was typed
-//! ahead of it.) History expansion (`!`, `^old^new`) recalls what jitgate did not see and is
+//! ahead of it; and what was typed or pasted after the refused line in the same piece of input is
+//! not sent, since the shell drops it while it abandons the line — the person is told.) History
+//! expansion (`!`, `^old^new`) recalls what jitgate did not see and is
 //! refused in a line.
 //!
 //! Without a terminal (`kubectl exec -i POD -- sh`, commands on stdin) there is no line editing:
@@ -25,10 +27,17 @@
 //! typed into `cat` or `vi` is checked as a command too), and what the shell's own state makes
 //! of a line (variables set earlier count as unknown values, as in scripts).
 
+use std::time::{Duration, Instant};
+
 use crate::exec::{ExecRules, check_typed_line};
 
 /// The longest line held without a terminal.
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// How long after a refused line (and its Ctrl-C) typed input is not sent: the shell must have
+/// abandoned the line before it reads more, or what it had begun to read of the next line is
+/// dropped with it and the rest runs alone.
+pub const SETTLE: Duration = Duration::from_millis(200);
 
 /// Ctrl-U: kill the line (readline, and the terminal's VKILL).
 const KILL: u8 = 0x15;
@@ -46,6 +55,8 @@ pub struct LineFilter {
     escape: Escape,
     /// A key has been dropped before in this session (the first drop is explained).
     dropped_before: bool,
+    /// When the last refused line got its Ctrl-C.
+    refused_at: Option<Instant>,
     /// Without a terminal: the line is too long and is being dropped up to its newline.
     dropping: bool,
 }
@@ -70,6 +81,9 @@ pub struct Filtered {
     pub refused: Vec<String>,
     /// Keys were dropped: the explanation the first time in a session, a bell after that.
     pub dropped: Option<Dropped>,
+    /// Bytes typed after a refused line in the same piece, or within [`SETTLE`] of it, not sent
+    /// (the shell is abandoning the line).
+    pub discarded: usize,
 }
 
 /// What to tell the person about dropped keys.
@@ -91,6 +105,7 @@ impl LineFilter {
             line: Vec::new(),
             escape: Escape::None,
             dropped_before: false,
+            refused_at: None,
             dropping: false,
         }
     }
@@ -100,12 +115,30 @@ impl LineFilter {
         self.tty
     }
 
-    /// Reads typed bytes; returns what the shell gets instead and what was decided.
-    pub fn push(&mut self, input: &[u8]) -> Filtered {
+    /// Reads typed bytes that arrived at `now`; returns what the shell gets instead and what
+    /// was decided.
+    pub fn push(&mut self, input: &[u8], now: Instant) -> Filtered {
         let mut out = Filtered::default();
-        for &b in input {
+        if self.tty
+            && self
+                .refused_at
+                .is_some_and(|at| now.saturating_duration_since(at) < SETTLE)
+        {
+            out.discarded = input.len();
+            return out;
+        }
+        for (i, &b) in input.iter().enumerate() {
             if self.tty {
                 self.key(b, &mut out);
+                // The shell abandons a refused line with Ctrl-C, which drops what reaches it
+                // while it does: what was typed (or pasted) after the refused line in the same
+                // piece is not sent at all, and the person is told.
+                if out.to_shell.last() == Some(&INTERRUPT) && b != INTERRUPT {
+                    out.discarded = input.len() - i - 1;
+                    self.escape = Escape::None;
+                    self.refused_at = Some(now);
+                    break;
+                }
             } else {
                 self.piped(b, &mut out);
             }
@@ -270,6 +303,18 @@ mod tests {
     use super::*;
     use crate::Interactive;
 
+    /// Pushes as a person types: well after the previous piece.
+    trait Typist {
+        fn push_later(&mut self, input: &[u8]) -> Filtered;
+    }
+
+    impl Typist for LineFilter {
+        fn push_later(&mut self, input: &[u8]) -> Filtered {
+            let later = self.refused_at.map_or_else(Instant::now, |at| at + SETTLE);
+            self.push(input, later)
+        }
+    }
+
     fn filter(tty: bool) -> LineFilter {
         let rules = ExecRules::new(
             ["ls", "cat", "ps", "sh"].map(str::to_owned),
@@ -282,57 +327,61 @@ mod tests {
     #[test]
     fn typed_lines_are_checked_at_enter() {
         let mut f = filter(true);
-        let out = f.push(b"ls -l\r");
+        let out = f.push_later(b"ls -l\r");
         assert_eq!(out.to_shell, b"ls -l\r");
         assert_eq!(out.allowed, ["ls -l"]);
         // Keystrokes pass as typed; the refused Enter becomes Ctrl-C.
-        let out = f.push(b"cat /etc//shadow\r");
+        let out = f.push_later(b"cat /etc//shadow\r");
         assert_eq!(out.to_shell, b"cat /etc//shadow\x03");
         assert!(
             out.refused[0].contains("`cat /etc//shadow` is denied"),
             "{out:?}"
         );
-        let out = f.push(b"rm -rf /tmp/x\r");
+        let out = f.push_later(b"rm -rf /tmp/x\r");
         assert!(
             out.refused[0].contains("`rm` is not an allowed command"),
             "{out:?}"
         );
         // The next line starts afresh.
-        assert!(f.push(b"ps\r").refused.is_empty());
-        assert!(f.push(b"\r").refused.is_empty(), "an empty line passes");
-        let out = f.push(b"ls; cat /etc/shadow\rps\r");
-        assert_eq!(out.to_shell, b"ls; cat /etc/shadow\x03ps\r");
-        assert_eq!((out.refused.len(), out.allowed.len()), (1, 1));
+        assert!(f.push_later(b"ps\r").refused.is_empty());
+        assert!(
+            f.push_later(b"\r").refused.is_empty(),
+            "an empty line passes"
+        );
+        // What follows a refused line in the same piece (a paste) is not sent, and counted.
+        let out = f.push_later(b"ls; cat /etc/shadow\rps\r");
+        assert_eq!(out.to_shell, b"ls; cat /etc/shadow\x03");
+        assert_eq!((out.refused.len(), out.discarded), (1, 3));
         // A nested shell reads the same filtered terminal.
-        assert!(f.push(b"sh\r").refused.is_empty());
+        assert!(f.push_later(b"sh\r").refused.is_empty());
     }
 
     #[test]
     fn line_editing_is_followed_and_other_keys_never_reach_the_shell() {
         let mut f = filter(true);
         // Typing `rm`, erasing it, typing `ls`: the line is `ls`.
-        assert!(f.push(b"rm\x7f\x7fls\r").refused.is_empty());
+        assert!(f.push_later(b"rm\x7f\x7fls\r").refused.is_empty());
         assert!(
-            f.push(b"rm -rf /\x15ls\r").refused.is_empty(),
+            f.push_later(b"rm -rf /\x15ls\r").refused.is_empty(),
             "Ctrl-U kills"
         );
         assert!(
-            f.push(b"cat x rm\x17\x17ls\r").refused.is_empty(),
+            f.push_later(b"cat x rm\x17\x17ls\r").refused.is_empty(),
             "Ctrl-W erases words"
         );
-        assert!(f.push(b"rm -rf /\x03").refused.is_empty());
+        assert!(f.push_later(b"rm -rf /\x03").refused.is_empty());
         assert!(
-            f.push(b"ls\r").refused.is_empty(),
+            f.push_later(b"ls\r").refused.is_empty(),
             "Ctrl-C abandons the line"
         );
         // Up, Home, Tab, Ctrl-O (run the line), Ctrl-X Ctrl-E (edit and run), Alt-. : dropped.
-        let out = f.push(b"cat /etc/sha\x1b[A\x1b[1;5H\x1bOH\tdow\x0f\x18\x05\x1b.");
+        let out = f.push_later(b"cat /etc/sha\x1b[A\x1b[1;5H\x1bOH\tdow\x0f\x18\x05\x1b.");
         assert_eq!(out.to_shell, b"cat /etc/shadow");
         assert!(
             matches!(out.dropped, Some(Dropped::Explain(ref m)) if m.contains("editing keys are off")),
             "{out:?}"
         );
-        let out = f.push(b"\r");
+        let out = f.push_later(b"\r");
         assert_eq!(
             out.to_shell, b"\x03",
             "the line the shell holds is the one refused"
@@ -341,46 +390,66 @@ mod tests {
             out.refused[0].contains("`cat /etc/shadow` is denied"),
             "{out:?}"
         );
-        assert_eq!(f.push(b"\t").dropped, Some(Dropped::Bell), "explained once");
+        assert_eq!(
+            f.push_later(b"\t").dropped,
+            Some(Dropped::Bell),
+            "explained once"
+        );
         // A bracketed paste: the markers are dropped, the lines are checked.
-        let out = f.push(b"\x1b[200~ls\rcat /etc/shadow\r\x1b[201~");
+        let out = f.push_later(b"\x1b[200~ls\rcat /etc/shadow\r\x1b[201~");
         assert_eq!(out.to_shell, b"ls\rcat /etc/shadow\x03");
+        assert_eq!(out.discarded, 6);
         // History expansion recalls what was not seen.
         for line in ["cat !$\r", "^ls^cat\r", "echo hi!\r"] {
-            let out = f.push(line.as_bytes());
+            let out = f.push_later(line.as_bytes());
             assert!(
                 out.refused[0].contains("history expansion"),
                 "{line:?}: {out:?}"
             );
         }
         // Multi-byte characters are erased whole; Ctrl-D ends an empty line only.
-        assert!(f.push("lsé\x7f\r".as_bytes()).refused.is_empty());
-        assert_eq!(f.push(b"ls\x04").to_shell, b"ls");
-        assert_eq!(f.push(b"\x15\x04").to_shell, b"\x15\x04");
+        assert!(f.push_later("lsé\x7f\r".as_bytes()).refused.is_empty());
+        assert_eq!(f.push_later(b"ls\x04").to_shell, b"ls");
+        assert_eq!(f.push_later(b"\x15\x04").to_shell, b"\x15\x04");
+    }
+
+    /// Typed within SETTLE of a refused line's Ctrl-C: not sent at all.
+    #[test]
+    fn input_right_after_a_refusal_is_not_sent() {
+        let mut f = filter(true);
+        let t = Instant::now();
+        assert_eq!(
+            f.push(b"cat /etc/shadow\r", t).to_shell,
+            b"cat /etc/shadow\x03"
+        );
+        let soon = f.push(b"echo cat /etc/shadow\r", t + SETTLE / 2);
+        assert!(soon.to_shell.is_empty() && soon.discarded == 21, "{soon:?}");
+        let later = f.push(b"ls\r", t + SETTLE);
+        assert_eq!(later.to_shell, b"ls\r");
     }
 
     #[test]
     fn without_a_terminal_lines_are_held_until_allowed() {
         let mut f = filter(false);
-        let out = f.push(b"ls\ncat /etc/shadow\nps\nc");
+        let out = f.push_later(b"ls\ncat /etc/shadow\nps\nc");
         assert_eq!(out.to_shell, b"ls\nps\n");
         assert_eq!(out.refused.len(), 1);
-        let out = f.push(b"at /etc/shadow");
+        let out = f.push_later(b"at /etc/shadow");
         assert!(out.to_shell.is_empty());
         let out = f.end();
         assert!(out.to_shell.is_empty(), "the last line is refused: {out:?}");
         let mut f = filter(false);
-        f.push(b"ps");
+        f.push_later(b"ps");
         assert_eq!(f.end().to_shell, b"ps");
         let mut f = filter(false);
-        let out = f.push(&vec![b'a'; MAX_LINE + 10]);
+        let out = f.push_later(&vec![b'a'; MAX_LINE + 10]);
         assert!(out.refused[0].contains("longer than"), "{out:?}");
-        let out = f.push(b"aaa\nls\n");
+        let out = f.push_later(b"aaa\nls\n");
         assert_eq!(
             out.to_shell, b"ls\n",
             "the long line is dropped, the next passes"
         );
-        let out = f.push(b"\xff\n");
+        let out = f.push_later(b"\xff\n");
         assert!(out.refused[0].contains("not UTF-8"), "{out:?}");
     }
 }

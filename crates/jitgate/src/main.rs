@@ -83,18 +83,8 @@ fn main() -> anyhow::Result<()> {
 /// The policy in `path`, or the shipped one; an invalid file is an error listing its findings.
 pub fn load_policy(path: Option<&std::path::Path>) -> anyhow::Result<jitgate_policy::Policy> {
     match path {
-        Some(path) => jitgate_policy::Policy::load_file(path).map_err(|e| match e {
-            jitgate_policy::PolicyError::Invalid { path, diagnostics } => anyhow::anyhow!(
-                "policy {} is invalid (run jitgate policy lint on it):\n{}",
-                path.display(),
-                diagnostics
-                    .iter()
-                    .map(|d| d.render(&path.display().to_string()))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-            other => anyhow::anyhow!("{other}"),
-        }),
+        Some(path) => jitgate_policy::Policy::load_file(path)
+            .map_err(|e| anyhow::anyhow!("{}\n(run jitgate policy lint on it)", e.with_findings())),
         None => Ok(jitgate_policy::Policy::embedded_default()),
     }
 }

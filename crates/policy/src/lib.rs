@@ -116,6 +116,21 @@ pub enum PolicyError {
     },
 }
 
+impl PolicyError {
+    /// The error with every finding of an invalid file, one compiler-style line each (`FILE:LINE:
+    /// COL: error[code] path: message`), for a person at a terminal or in a log.
+    pub fn with_findings(&self) -> String {
+        match self {
+            Self::Invalid { path, diagnostics } => {
+                let file = path.display().to_string();
+                let findings: Vec<String> = diagnostics.iter().map(|d| d.render(&file)).collect();
+                format!("policy {file} is invalid:\n{}", findings.join("\n"))
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Reads a UTF-8 file of at most [`MAX_FILE_BYTES`].
 ///
 /// # Errors
