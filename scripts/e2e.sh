@@ -30,6 +30,8 @@ cargo test -p jitgate-spdy --test sandbox --test kubectl -- --ignored
 cargo test -p jitgate-oidc --test dex -- --ignored
 cargo test -p jitgate-rbac -- --ignored
 "$JITGATE_BIN" audit verify --data-dir "$JITGATE_DATA_DIR"
+# Every refusal of the run, exported from the verified chain (the file exists only if it holds).
+"$JITGATE_BIN" audit export --data-dir "$JITGATE_DATA_DIR" --decision deny --out "$dir/denials.jsonl"
 
 # A second, SPDY-only cluster (the apiserver passes WebSocket upgrades through, the node agent
 # refuses them): the gateway's upstream SPDY fallback against a real refusal.

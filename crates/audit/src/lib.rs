@@ -29,12 +29,14 @@
 mod chain;
 mod error;
 mod event;
+pub mod export;
 mod log;
 mod verify;
 
 pub use chain::GENESIS_HASH;
 pub use error::AuditError;
 pub use event::{AuditEvent, Decision, EventKind, rfc3339_ms};
+pub use export::{ExportReport, Selection, export};
 pub use log::{
     AUDIT_FILE_MODE, AuditLog, Durability, Head, MAX_LINE_BYTES, RELAXED_SYNC_INTERVAL, Ticket,
 };

@@ -35,7 +35,15 @@ impl VerifyReport {
 /// Tampering is reported in the [`VerifyReport`], not as an error; an error means the file
 /// could not be read.
 pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, AuditError> {
-    let path = path.as_ref();
+    verify_each(path.as_ref(), |_| Ok(()))
+}
+
+/// Like [`verify`], and shows `visit` every line that verified (without its newline), in order,
+/// up to the first bad one; an error from `visit` stops the reading and is returned.
+pub(crate) fn verify_each(
+    path: &Path,
+    mut visit: impl FnMut(&[u8]) -> Result<(), AuditError>,
+) -> Result<VerifyReport, AuditError> {
     let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
     let mut reader = BufReader::new(file);
     let mut report = VerifyReport {
@@ -61,16 +69,17 @@ pub fn verify(path: impl AsRef<Path>) -> Result<VerifyReport, AuditError> {
         }
         line_no += 1;
         let problem = match line.split_last() {
-            Some((&b'\n', body)) => check_next(body, &report.head),
+            Some((&b'\n', body)) => check_next(body, &report.head).map(|head| (head, body)),
             _ if line.len() > MAX_LINE_BYTES => Err("longer than the 1 MiB line limit".to_owned()),
             _ => Err(
                 "incomplete (no newline): a write was interrupted or the file was cut".to_owned(),
             ),
         };
         match problem {
-            Ok(head) => {
+            Ok((head, body)) => {
                 report.head = head;
                 report.events += 1;
+                visit(body)?;
             }
             Err(problem) => {
                 report.first_bad_line = Some(line_no);
