@@ -1990,9 +1990,7 @@ impl TypedLines {
         match filtered.dropped {
             Some(jitgate_guard::Dropped::Explain(why)) => back.push(ExecFrame::Data(
                 stream,
-                Bytes::from(format!(
-                    "\x07{newline}jitgate: {why} (Ctrl-L redraws the line){newline}"
-                )),
+                Bytes::from(format!("\x07{newline}jitgate: {why}{newline}")),
             )),
             Some(jitgate_guard::Dropped::Bell) => {
                 back.push(ExecFrame::Data(stream, Bytes::from_static(b"\x07")));

@@ -4,13 +4,16 @@
 //!
 //! With a terminal (`kubectl exec -it POD -- sh`), keystrokes go to the shell as they are typed
 //! (it echoes them and keeps the line) and [`LineFilter`] keeps the same line beside it. Only
-//! keys whose effect on the line is certain reach the shell: printable characters, Backspace,
-//! Ctrl-U (kill line), Ctrl-W (erase word), Ctrl-C (abandon), Ctrl-L (redraw), Ctrl-D on an empty
-//! line (exit). Every other key is dropped, with a bell — Tab (completion), arrows and every
-//! other escape sequence (history, cursor movement, vi command mode), Ctrl-R, Ctrl-O
-//! (operate-and-get-next, which runs the line), Ctrl-X Ctrl-E (edit-and-execute), Ctrl-V, … —
-//! because each could change or run the line in ways keystrokes do not show; the first drop in
-//! a session says so. At Enter the line is checked; a refused one never gets its Enter: the
+//! keys whose effect on the line is the same in readline, busybox's and zsh's line editors and
+//! the terminal's line discipline reach the shell: printable ASCII, Backspace (DEL), Ctrl-U
+//! (kill line), Ctrl-C (abandon), Ctrl-D on an empty line (exit), Enter — and lines up to
+//! [`MAX_TYPED`] characters (the line discipline keeps at most 4095). Every other key is
+//! dropped, with a bell — Tab (completion), arrows and every other escape sequence (history,
+//! cursor movement, vi command mode), Ctrl-R, Ctrl-O (operate-and-get-next, which runs the
+//! line), Ctrl-X Ctrl-E (edit-and-execute), Ctrl-V, Ctrl-W and Ctrl-L (whose effect differs
+//! between shells), ^H (literal in the line discipline), bytes above 0x7f (Meta keys to a shell
+//! in a non-UTF-8 locale) — because each could make the shell's line differ from the one
+//! checked, or run it; the first drop in a session says so. At Enter the line is checked; a refused one never gets its Enter: the
 //! shell gets Ctrl-C instead, which abandons the line (readline, busybox's line editor and the
 //! terminal's line discipline alike) and prints a fresh prompt, and the person reads why.
 //! (Were a program running in the foreground, Ctrl-C interrupts it: the refused line was typed
@@ -33,6 +36,9 @@ use crate::exec::{ExecRules, check_typed_line};
 
 /// The longest line held without a terminal.
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// The longest line typed at a terminal: further characters are dropped.
+pub const MAX_TYPED: usize = 1024;
 
 /// How long after a refused line (and its Ctrl-C) typed input is not sent: the shell must have
 /// abandoned the line before it reads more, or what it had begun to read of the next line is
@@ -187,37 +193,29 @@ impl LineFilter {
                 out.to_shell.push(if allowed { b } else { INTERRUPT });
                 return;
             }
-            // Backspace (DEL and ^H): one character.
-            0x7f | 0x08 => {
-                while let Some(last) = self.line.pop() {
-                    if last & 0xc0 != 0x80 {
-                        break;
-                    }
-                }
+            // Backspace: DEL erases one character in readline, busybox, zsh and the terminal's
+            // line discipline (its default VERASE). ^H is not erase there, so it is dropped.
+            0x7f => {
+                self.line.pop();
             }
             KILL | INTERRUPT => self.line.clear(),
-            // Ctrl-W: spaces, then the word before them.
-            0x17 => {
-                while self.line.last() == Some(&b' ') {
-                    self.line.pop();
-                }
-                while self.line.last().is_some_and(|c| *c != b' ') {
-                    self.line.pop();
-                }
-            }
-            // Ctrl-L redraws; the line stays. Ctrl-D on an empty line ends the shell.
-            0x0c => {}
+            // Ctrl-D on an empty line ends the shell.
             0x04 if self.line.is_empty() => {}
             0x1b => {
                 self.escape = Escape::Start;
                 self.drop_key(out);
                 return;
             }
-            0x00..=0x1f => {
+            // Printable ASCII, up to MAX_TYPED: past the terminal's line limit (4095 bytes in
+            // canonical mode) the shell would get less than jitgate checked.
+            0x20..=0x7e if self.line.len() < MAX_TYPED => self.line.push(b),
+            // Every other control key; Ctrl-W and Ctrl-L too (their effect differs between
+            // shells and the line discipline); bytes above 0x7f (a shell in a non-UTF-8 locale
+            // reads them as Meta keys).
+            _ => {
                 self.drop_key(out);
                 return;
             }
-            _ => self.line.push(b),
         }
         out.to_shell.push(b);
     }
@@ -230,9 +228,10 @@ impl LineFilter {
             Dropped::Bell
         } else {
             Dropped::Explain(format!(
-                "profile {} checks every line typed here (exec.interactive: filter): Tab, \
-                 arrows, history and other editing keys are off; type each command out and press \
-                 Enter",
+                "profile {} checks every line typed here (exec.interactive: filter): only \
+                 printable ASCII, Backspace, Ctrl-U and Ctrl-C reach the shell, lines up to \
+                 {MAX_TYPED} characters; Tab, arrows, history and other editing keys are off; \
+                 type each command out and press Enter",
                 self.profile
             ))
         });
@@ -365,9 +364,17 @@ mod tests {
             f.push_later(b"rm -rf /\x15ls\r").refused.is_empty(),
             "Ctrl-U kills"
         );
+        // ^H, Ctrl-W and Ctrl-L mean different things to different shells: never sent. ^H
+        // "erasing" `cat /etc/shadow ` would reach a line-discipline shell as part of the line.
+        let out = f.push_later(b"cat /etc/shadow \x08\x08\x08\x17\x0cls\r");
+        assert_eq!(out.to_shell, b"cat /etc/shadow ls\x03");
         assert!(
-            f.push_later(b"cat x rm\x17\x17ls\r").refused.is_empty(),
-            "Ctrl-W erases words"
+            out.refused[0].contains("is denied"),
+            "checked as the shell has it: {out:?}"
+        );
+        assert!(
+            matches!(out.dropped, Some(Dropped::Explain(ref m)) if m.contains("editing keys are off")),
+            "the first drop is explained: {out:?}"
         );
         assert!(f.push_later(b"rm -rf /\x03").refused.is_empty());
         assert!(
@@ -377,9 +384,10 @@ mod tests {
         // Up, Home, Tab, Ctrl-O (run the line), Ctrl-X Ctrl-E (edit and run), Alt-. : dropped.
         let out = f.push_later(b"cat /etc/sha\x1b[A\x1b[1;5H\x1bOH\tdow\x0f\x18\x05\x1b.");
         assert_eq!(out.to_shell, b"cat /etc/shadow");
-        assert!(
-            matches!(out.dropped, Some(Dropped::Explain(ref m)) if m.contains("editing keys are off")),
-            "{out:?}"
+        assert_eq!(
+            out.dropped,
+            Some(Dropped::Bell),
+            "explained once, a bell after"
         );
         let out = f.push_later(b"\r");
         assert_eq!(
@@ -389,11 +397,6 @@ mod tests {
         assert!(
             out.refused[0].contains("`cat /etc/shadow` is denied"),
             "{out:?}"
-        );
-        assert_eq!(
-            f.push_later(b"\t").dropped,
-            Some(Dropped::Bell),
-            "explained once"
         );
         // A bracketed paste: the markers are dropped, the lines are checked.
         let out = f.push_later(b"\x1b[200~ls\rcat /etc/shadow\r\x1b[201~");
@@ -407,10 +410,27 @@ mod tests {
                 "{line:?}: {out:?}"
             );
         }
-        // Multi-byte characters are erased whole; Ctrl-D ends an empty line only.
-        assert!(f.push_later("lsé\x7f\r".as_bytes()).refused.is_empty());
+        // Bytes above 0x7f (Meta keys to a shell in the C locale) are dropped; Ctrl-D ends an
+        // empty line only.
+        assert_eq!(f.push_later("lsé\r".as_bytes()).to_shell, b"ls\r");
         assert_eq!(f.push_later(b"ls\x04").to_shell, b"ls");
         assert_eq!(f.push_later(b"\x15\x04").to_shell, b"\x15\x04");
+    }
+
+    /// Past MAX_TYPED nothing more reaches the shell (the terminal would cut the line where
+    /// jitgate did not): `cat` + padding + `/etc/shadow` + `X` cannot be cut into a denied line.
+    #[test]
+    fn lines_are_capped_where_the_terminal_would_cut_them() {
+        let mut f = filter(true);
+        let mut typed = b"cat".to_vec();
+        typed.resize(MAX_TYPED - b"/etc/shadow".len(), b' ');
+        typed.extend_from_slice(b"/etc/shadowX\r");
+        let out = f.push_later(&typed);
+        assert_eq!(out.to_shell.len(), MAX_TYPED + 1, "the X is not sent");
+        assert!(
+            out.refused[0].contains("is denied"),
+            "checked as the shell has it: {out:?}"
+        );
     }
 
     /// Typed within SETTLE of a refused line's Ctrl-C: not sent at all.
