@@ -165,6 +165,9 @@ codes! {
     BadExecPattern = "bad-exec-pattern",
     /// An `exec.copy` path that is not an absolute path without `..`, globs or spaces.
     BadCopyPath = "bad-copy-path",
+    /// An `exec.allow` entry that can start any other program (an editor's shell escape, an
+    /// interpreter, a wrapper the guard does not look through).
+    RunsAnything = "runs-anything",
     /// A port of 0 or above 65535, or a range that is not `LOW-HIGH` with `LOW <= HIGH`.
     BadPort = "bad-port",
     /// A debug image that is not `name[:tag][@sha256:<64 hex>]`.

@@ -1080,6 +1080,15 @@ fn lint_exec(linter: &mut Linter<'_>, path: &str, exec: &ExecSpec) {
                      allow every command that is not denied)"
                 ),
             );
+        } else if let Some(how) = runs_anything(command) {
+            linter.warn(
+                Code::RunsAnything,
+                &join_index(&allow_path, k),
+                format!(
+                    "`{command}` {how}, which the exec guard does not see: with it allowed, any \
+                     command can run; remove it, or accept that this profile runs anything"
+                ),
+            );
         }
     }
     let deny_path = join_key(path, "deny");
@@ -1098,6 +1107,26 @@ fn lint_exec(linter: &mut Linter<'_>, path: &str, exec: &ExecSpec) {
             );
         }
     }
+}
+
+/// How an allowed program can start others the exec guard never sees, if it can.
+fn runs_anything(command: &str) -> Option<&'static str> {
+    Some(match command {
+        "vi" | "vim" | "nvim" | "view" | "ex" | "ed" | "nano" | "emacs" | "less" | "more"
+        | "most" | "man" => "has a shell escape (`!sh`, `:!sh`)",
+        "awk" | "gawk" | "mawk" | "nawk" | "find" | "make" | "git" | "rsync" | "zip" | "socat"
+        | "nc" | "ncat" | "gdb" | "expect" | "parallel" => {
+            "can run a command given in its arguments (`system()`, `-exec`, `-e`, hooks)"
+        }
+        "perl" | "python" | "python2" | "python3" | "ruby" | "node" | "nodejs" | "lua" | "php"
+        | "tclsh" | "irb" => "is an interpreter",
+        "strace" | "ltrace" | "chroot" | "nsenter" | "unshare" | "su" | "sudo" | "doas"
+        | "runuser" | "setpriv" | "capsh" | "script" | "watch" | "flock" | "taskset" | "chrt"
+        | "numactl" | "prlimit" | "systemd-run" | "ssh" | "tmux" | "screen" => {
+            "starts the program named in its arguments"
+        }
+        _ => return None,
+    })
 }
 
 fn lint_copy(linter: &mut Linter<'_>, path: &str, copy: &CopySpec) {

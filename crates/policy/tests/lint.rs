@@ -560,6 +560,16 @@ fn every_mistake_is_reported_with_path_line_and_message() {
             message: "\"var/log\" is not a copy path",
         },
         Case {
+            name: "an allowed program that runs anything",
+            from: "    breakGlass:\n",
+            to: "    exec:\n      allow: [ls, less]\n    breakGlass:\n",
+            code: Code::RunsAnything,
+            severity: W,
+            path: "profiles[0].exec.allow[1]",
+            line: 21,
+            message: "`less` has a shell escape",
+        },
+        Case {
             name: "tar allowed without exec.copy",
             from: "    breakGlass:\n",
             to: "    exec:\n      allow: [ls, tar]\n    breakGlass:\n",
