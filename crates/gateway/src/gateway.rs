@@ -1223,13 +1223,18 @@ impl Gateway {
                 gateway.recordings.join(&recording_name),
                 gateway.recording_cap,
             );
-            let typed_lines = stdin_guards.lines.map(|filter| TypedLines {
-                filter,
+            let log = GuardAudit {
                 audit: Arc::clone(&gateway.audit),
                 draft: draft.clone(),
+            };
+            let upload = stdin_guards.upload.map(|watch| UploadGuard {
+                watch,
+                profile: stdin_guards.profile.clone(),
+                log: log.clone(),
             });
+            let typed_lines = stdin_guards.lines.map(|filter| TypedLines { filter, log });
             // The recorder first: it keeps what a guard refuses or rewrites.
-            let mut observers = (recorder, (stdin_guards.upload, typed_lines));
+            let mut observers = (recorder, (upload, typed_lines));
             gateway
                 .write_audit(
                     &draft,
@@ -1290,22 +1295,6 @@ impl Gateway {
             }
             if let Some(error) = &summary.error {
                 why.push_str(&format!("; {error}"));
-            }
-            if let EndedBy::Observer(r) = &summary.ended_by
-                && r.kind == "refused"
-            {
-                gateway
-                    .write_audit(
-                        &draft,
-                        EventKind::StreamDeny,
-                        AuditDecision::Deny,
-                        Some(&r.message),
-                        403,
-                        0,
-                        0,
-                        started,
-                    )
-                    .await;
             }
             match observers.0.finish() {
                 Ok(r) if r.bytes > 0 => why.push_str(&format!(
@@ -1721,8 +1710,10 @@ impl Gateway {
         let check = ProfilePorts {
             allowed,
             profile: profile.to_owned(),
-            audit: Arc::clone(&self.audit),
-            draft: draft.clone(),
+            log: GuardAudit {
+                audit: Arc::clone(&self.audit),
+                draft: draft.clone(),
+            },
         };
         let named = channel_ports.as_ref().map_or(&[][..], |p| p.ports());
         if let Some(&closed) = named.iter().find(|p| !check.allowed.allows(**p)) {
@@ -1879,8 +1870,35 @@ impl Gateway {
 struct ProfilePorts {
     allowed: jitgate_policy::PortAllowlist,
     profile: String,
+    log: GuardAudit,
+}
+
+/// Where a guard acting inside a running session writes its decisions: the session's audit
+/// fields, written through at once (the sync follows within the relaxed interval).
+#[derive(Clone)]
+struct GuardAudit {
     audit: Arc<jitgate_audit::AuditLog>,
     draft: Draft,
+}
+
+impl GuardAudit {
+    /// One `stream.allow` / `stream.deny` line. A failed write is logged: a refusal stands
+    /// either way.
+    fn line(&self, kind: EventKind, decision: AuditDecision, reason: &str, status: u16) {
+        let event = audit_event(
+            &self.draft,
+            kind,
+            decision,
+            Some(reason),
+            status,
+            0,
+            0,
+            Instant::now(),
+        );
+        if let Err(e) = self.audit.write_relaxed(&event) {
+            tracing::error!("writing the audit log failed: {e}");
+        }
+    }
 }
 
 impl ProfilePorts {
@@ -1900,20 +1918,8 @@ impl jitgate_session::portforward::PortCheck for ProfilePorts {
             return Ok(());
         }
         let why = self.refusal(port);
-        let event = audit_event(
-            &self.draft,
-            EventKind::StreamDeny,
-            AuditDecision::Deny,
-            Some(&why),
-            403,
-            0,
-            0,
-            Instant::now(),
-        );
-        // Refused either way; a failed audit write is logged, never a reason to forward.
-        if let Err(e) = self.audit.write_relaxed(&event) {
-            tracing::error!("writing the audit log failed: {e}");
-        }
+        self.log
+            .line(EventKind::StreamDeny, AuditDecision::Deny, &why, 403);
         Err(why)
     }
 }
@@ -1924,27 +1930,10 @@ impl jitgate_session::portforward::PortCheck for ProfilePorts {
 /// refusal is explained on the person's terminal.
 struct TypedLines {
     filter: jitgate_guard::LineFilter,
-    audit: Arc<jitgate_audit::AuditLog>,
-    draft: Draft,
+    log: GuardAudit,
 }
 
 impl TypedLines {
-    fn audit(&self, kind: EventKind, decision: AuditDecision, reason: &str, status: u16) {
-        let event = audit_event(
-            &self.draft,
-            kind,
-            decision,
-            Some(reason),
-            status,
-            0,
-            0,
-            Instant::now(),
-        );
-        if let Err(e) = self.audit.write_relaxed(&event) {
-            tracing::error!("writing the audit log failed: {e}");
-        }
-    }
-
     fn verdict(
         &mut self,
         filtered: jitgate_guard::Filtered,
@@ -1953,7 +1942,7 @@ impl TypedLines {
         use jitgate_session::ExecFrame;
         use jitgate_wire::remotecommand::StreamType;
         for line in &filtered.allowed {
-            self.audit(
+            self.log.line(
                 EventKind::StreamAllow,
                 AuditDecision::Allow,
                 &format!("typed: {line}"),
@@ -1961,7 +1950,8 @@ impl TypedLines {
             );
         }
         for why in &filtered.refused {
-            self.audit(EventKind::StreamDeny, AuditDecision::Deny, why, 403);
+            self.log
+                .line(EventKind::StreamDeny, AuditDecision::Deny, why, 403);
         }
         let (stream, newline) = if self.filter.tty() {
             (StreamType::Stdout, "\r\n")
@@ -2025,6 +2015,38 @@ impl jitgate_session::Observer for TypedLines {
                 self.verdict(filtered, true)
             }
             _ => jitgate_session::Verdict::Forward,
+        }
+    }
+}
+
+/// `kubectl cp`'s upload: its stdin is a tar archive, read on its way to the pod by the exec
+/// guard's [`UploadWatch`](jitgate_guard::UploadWatch); the first member that would land
+/// outside the allowed directory ends the session before tar in the container sees it, and the
+/// refusal is audited (`stream.deny`).
+struct UploadGuard {
+    watch: jitgate_guard::UploadWatch,
+    profile: String,
+    log: GuardAudit,
+}
+
+impl jitgate_session::Observer for UploadGuard {
+    fn on_client_frame(&mut self, frame: &jitgate_session::ExecFrame) -> jitgate_session::Verdict {
+        let jitgate_session::ExecFrame::Data(jitgate_wire::remotecommand::StreamType::Stdin, bytes) =
+            frame
+        else {
+            return jitgate_session::Verdict::Forward;
+        };
+        match self.watch.push(bytes) {
+            Ok(()) => jitgate_session::Verdict::Forward,
+            Err(why) => {
+                let message = format!("copy refused by profile {}: {why}", self.profile);
+                self.log
+                    .line(EventKind::StreamDeny, AuditDecision::Deny, &message, 403);
+                jitgate_session::Verdict::End(CutReason {
+                    kind: "refused",
+                    message,
+                })
+            }
         }
     }
 }
@@ -2136,8 +2158,10 @@ fn is_read_only(verb: &str) -> bool {
 /// The guards an allowed exec keeps on its stdin while it runs.
 #[derive(Debug, Default)]
 struct StdinGuards {
+    /// The grant's profile, for their messages.
+    profile: String,
     /// kubectl cp's upload: the archive must stay in its directory.
-    upload: Option<crate::session::UploadGuard>,
+    upload: Option<jitgate_guard::UploadWatch>,
     /// An interactive shell under `exec.interactive: filter`.
     lines: Option<jitgate_guard::LineFilter>,
 }
@@ -2163,9 +2187,10 @@ fn exec_check(
                 jitgate_guard::ExecRequest { command, tty },
             )?;
             Ok(StdinGuards {
+                profile: profile.to_owned(),
                 upload: approval
                     .copy_into
-                    .map(|dir| crate::session::UploadGuard::new(&dir, profile)),
+                    .map(|dir| jitgate_guard::UploadWatch::new(&dir)),
                 lines: approval
                     .filter_lines
                     .then(|| jitgate_guard::LineFilter::new(rules.clone(), profile, tty)),

@@ -294,39 +294,3 @@ pub fn portforward_switching_response(
     }
     resp
 }
-
-/// `kubectl cp`'s upload: its stdin is a tar archive, read on its way to the pod by the exec
-/// guard's [`UploadWatch`](jitgate_guard::UploadWatch); the first member that would land
-/// outside the allowed directory ends the session before tar in the container sees it.
-#[derive(Debug)]
-pub struct UploadGuard {
-    watch: jitgate_guard::UploadWatch,
-    profile: String,
-}
-
-impl UploadGuard {
-    /// A guard for an upload into `dir` under `profile`.
-    pub fn new(dir: &str, profile: &str) -> Self {
-        Self {
-            watch: jitgate_guard::UploadWatch::new(dir),
-            profile: profile.to_owned(),
-        }
-    }
-}
-
-impl jitgate_session::Observer for UploadGuard {
-    fn on_client_frame(&mut self, frame: &jitgate_session::ExecFrame) -> jitgate_session::Verdict {
-        let jitgate_session::ExecFrame::Data(jitgate_wire::remotecommand::StreamType::Stdin, bytes) =
-            frame
-        else {
-            return jitgate_session::Verdict::Forward;
-        };
-        match self.watch.push(bytes) {
-            Ok(()) => jitgate_session::Verdict::Forward,
-            Err(why) => jitgate_session::Verdict::End(jitgate_session::CutReason {
-                kind: "refused",
-                message: format!("copy refused by profile {}: {why}", self.profile),
-            }),
-        }
-    }
-}

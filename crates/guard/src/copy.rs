@@ -64,6 +64,7 @@ impl CopyRules {
         })?;
         match shape {
             TarShape::Create(paths) => {
+                let mut checked = Vec::with_capacity(paths.len());
                 for path in &paths {
                     let path = absolute(path, &line)?;
                     if !under_any(&path, &self.from_pod) {
@@ -74,13 +75,9 @@ impl CopyRules {
                             listed(&self.from_pod)
                         ));
                     }
+                    checked.push(path);
                 }
-                Ok(CopyRun::FromPod(
-                    paths
-                        .iter()
-                        .map(|p| crate::exec::normalise_path(p))
-                        .collect(),
-                ))
+                Ok(CopyRun::FromPod(checked))
             }
             TarShape::Extract(None) => Err(format!(
                 "`{line}` extracts into the container's working directory, which jitgate cannot \

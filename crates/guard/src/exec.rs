@@ -331,7 +331,8 @@ impl Checker<'_> {
     fn copy(&self, copy: &CopyRules, args: &[Word], origin: Origin) -> Result<(), String> {
         if let Some(unknown) = args.iter().find(|w| w.expanded || w.glob) {
             return Err(format!(
-                "`{}`: {:?} is not known before it runs (a variable, a glob, the input of                  xargs), so what tar would copy cannot be decided; name the path",
+                "`{}`: {:?} is not known before it runs (a variable, a glob, the input of \
+                 xargs), so what tar would copy cannot be decided; name the path",
                 command_text("tar", args),
                 unknown.text
             ));
@@ -340,7 +341,8 @@ impl Checker<'_> {
         if let CopyRun::ToPod(dir) = copy.check(&texts)? {
             if origin != Origin::Argv {
                 return Err(format!(
-                    "`{}` inside a script extracts an archive jitgate does not read; copy into                      the pod with kubectl cp",
+                    "`{}` inside a script extracts an archive jitgate does not read; copy into \
+                     the pod with kubectl cp",
                     command_text("tar", args)
                 ));
             }
