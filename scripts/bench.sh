@@ -93,6 +93,9 @@ started=$(date +%s)
 "$sandbox" down --dir "$dir" >/dev/null 2>&1 || true
 "$sandbox" up --dir "$dir"
 "$sandbox" kubeconfig --dir "$dir" --user jitgate-gateway --out "$dir/gateway.kubeconfig"
+# The bench user's own standing access, without jitgate: a certificate from the apiserver's client
+# CA with the group the profile's RoleBinding names, so the same RBAC rules authorize it.
+"$sandbox" kubeconfig --dir "$dir" --user bench --group jitgate:oncall-debug --out "$dir/direct-user.kubeconfig"
 rm -rf "$dir/jitgate" && mkdir -p "$dir/jitgate"
 export JITGATE_CA_DIR=$dir/jitgate/ca
 # The shipped policy signs its webhook notifications with this key; nothing listens for them in
@@ -214,7 +217,8 @@ done
   echo
 } | tee "$results"
 [ -n "${BENCH_SKIP_LATENCY:-}" ] || "$bench" latency \
-  --endpoint "direct=$admin_kc" --endpoint "direct-imp=$dir/gateway.kubeconfig" "${impersonation[@]}" \
+  --endpoint "direct=$admin_kc" --endpoint "direct-user=$dir/direct-user.kubeconfig" \
+  --endpoint "direct-imp=$dir/gateway.kubeconfig" "${impersonation[@]}" \
   --endpoint "gateway=$dir/bench-user/kubeconfig" \
   --endpoint "gateway-nofsync=$dir/bench-user/kubeconfig-nofsync" \
   --endpoint "proxy=$proxy_url" \
@@ -226,7 +230,9 @@ done
   --cpu "proxy=$proxy_pid" --cpu "l4-proxy=$l4_pid" --cpu "kube-apiserver=$apiserver_pid" \
   --check 'gateway/direct<=1.15' --check 'gateway/proxy<1' \
   --check 'gateway-nofsync/direct<=1.15' --check 'gateway-nofsync/proxy<1' \
-  --check 'direct-imp/direct<=1.15' | tee -a "$results"
+  --check 'direct-imp/direct<=1.15' \
+  --check 'gateway/direct-user<=1.15' --check 'gateway-nofsync/direct-user<=1.15' \
+  --check 'direct-imp/direct-user<=1.15' | tee -a "$results"
 [ -n "${BENCH_SKIP_LOGS:-}" ] || "$bench" logs \
   --endpoint "direct=$admin_kc" --endpoint "gateway=$dir/bench-user/kubeconfig" --endpoint "proxy=$proxy_url" \
   --namespace payments --pod bench-log --expect-bytes "$expect_bytes" \
