@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 SANDBOX_DIR ?= $(CURDIR)/.sandbox
 TEST_SANDBOX_DIR ?= $(CURDIR)/.sandbox-test
+PG_TEST_DIR ?= $(CURDIR)/.postgres-test
 JITGATE_KUBECTL_VERSIONS ?= 1.27,1.31,1.33
 export JITGATE_KUBECTL_VERSIONS
 
@@ -50,8 +51,9 @@ lint: tools ## cargo fmt --check, clippy -D warnings, gofmt, go vet
 	cd sandbox && go vet ./...
 	cd sandbox/dex && go vet ./cmd/...
 
-unit-test: ## Rust unit and integration tests that need no cluster
-	cargo test --workspace
+unit-test: ## Rust unit and integration tests that need no cluster (the store's on SQLite and on a throwaway PostgreSQL)
+	@rm -rf "$(PG_TEST_DIR)"
+	JITGATE_REQUIRE_POSTGRES=1 scripts/postgres.sh run "$(PG_TEST_DIR)" -- cargo test --workspace
 
 go-test: ## the sandbox's own Go tests
 	cd sandbox && go test ./...

@@ -6,7 +6,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:?usage: $0 SANDBOX_DIR}
 
-trap '"$root/scripts/stack.sh" down "$dir" || true' EXIT
+# PostgreSQL for the cases with gateway replicas on a shared store.
+pg="$dir-postgres"
+trap '"$root/scripts/stack.sh" down "$dir" || true; "$root/scripts/postgres.sh" down "$pg" || true' EXIT
+rm -rf "$pg"
+"$root/scripts/postgres.sh" up "$pg"
+JITGATE_TEST_POSTGRES_URL=$(cat "$pg/url")
+export JITGATE_TEST_POSTGRES_URL
 "$root/scripts/stack.sh" up "$dir"
 # shellcheck disable=SC1091
 source "$dir/jitgate/env"
@@ -36,7 +42,7 @@ cargo test -p jitgate-rbac -- --ignored
 # A second, SPDY-only cluster (the apiserver passes WebSocket upgrades through, the node agent
 # refuses them): the gateway's upstream SPDY fallback against a real refusal.
 legacy="$dir-legacy"
-trap '"$root/scripts/stack.sh" down "$dir" || true; "$root/scripts/stack.sh" down "$legacy" || true' EXIT
+trap '"$root/scripts/stack.sh" down "$dir" || true; "$root/scripts/stack.sh" down "$legacy" || true; "$root/scripts/postgres.sh" down "$pg" || true' EXIT
 (
   JITGATE_SANDBOX_UP_FLAGS=--legacy-streaming "$root/scripts/stack.sh" up "$legacy"
   # shellcheck disable=SC1091

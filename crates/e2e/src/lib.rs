@@ -32,6 +32,7 @@ pub mod http;
 pub mod kubectl;
 pub mod namespace;
 pub mod pod;
+pub mod postgres;
 pub mod pty;
 pub mod random;
 pub mod raw_http;

@@ -32,7 +32,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jitgate_e2e::PtySize;
-use jitgate_e2e::audit_log::is_denial;
+use jitgate_e2e::audit_log::{JsonLines, is_denial};
 use jitgate_e2e::dex::Dex;
 use jitgate_e2e::forge::{CertSpec, CraftedCert, CraftingCa, Jwt, pem, rsa_jwk_to_spki_der};
 use jitgate_e2e::forward::forwarded_ipv4;
@@ -108,6 +108,7 @@ kubectl_cases!(
     typed_lines_follow_a_filtering_profile,
     expiry_cuts_watch,
     shutdown_cuts_exec_and_port_forward,
+    replicas_share_grants_and_revocations,
 );
 
 once_cases!(refused:
@@ -731,18 +732,15 @@ fn revocation_cuts_streams(env: &GatewayCase) -> CaseResult {
     Ok(())
 }
 
-/// Stopping a gateway (`SIGTERM`, as a service manager or a rolling update does) ends every exec
-/// and port-forward session through it within the bound: kubectl shows the reason and exits, and
-/// each end is in the audit log. A gateway of its own (same CA and apiserver, its own store and
-/// audit log), so the suite's gateway stays up.
-fn shutdown_cuts_exec_and_port_forward(env: &GatewayCase) -> CaseResult {
-    use std::io::Read as _;
-    let ns = env.namespaces(1)?;
-    let a = ns.name(0);
-    ns.start_pod(a, &sleeper("sleeper"))?;
-    ns.start_pod(a, &Pod::new("web").ports([8080]))?;
-
-    let data = env.dir("own-gateway")?;
+/// A gateway of its own in front of the suite's apiserver, with the suite's CA (so certificates
+/// issued by `jitgate cert issue` work on it), its own data folder (audit log, recordings) and
+/// `extra` arguments; its URL once it listens.
+fn own_gateway(
+    env: &GatewayCase,
+    name: &str,
+    extra: &[&str],
+) -> Result<(jitgate_e2e::Background, String, std::path::PathBuf), Box<dyn std::error::Error>> {
+    let data = env.dir(name)?;
     let mut serve = Command::new(&env.stack.jitgate_bin);
     serve
         .args([
@@ -758,19 +756,194 @@ fn shutdown_cuts_exec_and_port_forward(env: &GatewayCase) -> CaseResult {
         .arg(&data)
         .arg("--upstream-kubeconfig")
         .arg(env.stack.sandbox_dir.join("gateway.kubeconfig"))
+        .args(extra)
         .env(
             "JITGATE_WEBHOOK_SECRET",
             format!("{}{}", env.unique("secret"), env.unique("key")),
         )
         .stdin(std::process::Stdio::null());
     let mut gateway =
-        jitgate_e2e::Background::spawn_command(serve, "jitgate serve (own gateway)".into())?;
+        jitgate_e2e::Background::spawn_command(serve, format!("jitgate serve ({name})"))?;
     let url = gateway.wait_for_stdout("`listening on https://…`", 30 * SECOND, |out| {
         let text = String::from_utf8_lossy(out);
         let rest = text.split("listening on ").nth(1)?;
         let url = rest.split_whitespace().next()?;
         url.starts_with("https://").then(|| url.to_owned())
     })?;
+    Ok((gateway, url, data))
+}
+
+/// Two gateway replicas sharing one PostgreSQL store (`--store postgres://…`), as behind a load
+/// balancer: a grant made once is honoured by both, and revoking it (with the CLI, on the
+/// database) ends a `get pods -w` through one replica and a `logs -f` through the other within
+/// the bound DESIGN.md sets for replicas (2 s); each replica audits its own end, and both refuse
+/// the next request.
+fn replicas_share_grants_and_revocations(env: &GatewayCase) -> CaseResult {
+    const REPLICA_BOUND: Duration = Duration::from_secs(2);
+    let store = jitgate_e2e::postgres::fresh_database("replicas")?;
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &counter("counter"))?;
+    let store_args = ["--store", store.as_str()];
+    let (replica_a, url_a, data_a) = own_gateway(env, "replica-a", &store_args)?;
+    let (replica_b, url_b, data_b) = own_gateway(env, "replica-b", &store_args)?;
+
+    let name = env.unique("ha");
+    let dir = env.dir(&name)?;
+    env.stack
+        .jitgate([
+            "cert",
+            "issue",
+            "--user",
+            &name,
+            "--group",
+            "sre",
+            "--ttl",
+            "1h",
+            "--out",
+            &dir.to_string_lossy(),
+            "--server",
+            &url_a,
+            "--namespace",
+            a,
+        ])?
+        .checked()?;
+    let kubeconfig_a = dir.join("kubeconfig");
+    let kubeconfig_b = dir.join("kubeconfig-b");
+    std::fs::write(
+        &kubeconfig_b,
+        std::fs::read_to_string(&kubeconfig_a)?.replace(&url_a, &url_b),
+    )?;
+    let ka = env.admin.with_kubeconfig(&kubeconfig_a).in_namespace(a);
+    let kb = env.admin.with_kubeconfig(&kubeconfig_b).in_namespace(a);
+
+    let created = env
+        .stack
+        .jitgate([
+            "grant",
+            "create",
+            "--store",
+            &store,
+            "--user",
+            &name,
+            "--profile",
+            "oncall-debug",
+            "-n",
+            a,
+            "--for",
+            "10m",
+            "--reason",
+            "INC-e2e replicas",
+        ])?
+        .checked()?;
+    let text = created.stdout_text();
+    let grant = text
+        .split_whitespace()
+        .find(|w| w.starts_with("g-"))
+        .ok_or_else(|| format!("no grant id in `grant create`'s output: {created}"))?
+        .to_owned();
+    ensure!(
+        !text.contains(&store) && !store.contains("***"),
+        "the store URL with its password is printed: {created}"
+    );
+    wait_for_grant(&ka)?;
+    wait_for_grant(&kb)?;
+
+    let mut watch = ka.spawn(["get", "pods", "-w"])?;
+    watch.wait_for_line("the pod counter in the watch", 30 * SECOND, |l| {
+        l.starts_with("counter ")
+    })?;
+    let mut follow = kb.spawn(["logs", "-f", "counter"])?;
+    follow.wait_for_line("line-1", 30 * SECOND, |l| l == "line-1")?;
+
+    let reason = env.unique("INC-replica-revoked");
+    env.stack
+        .jitgate([
+            "grant", "revoke", "--store", &store, &grant, "--reason", &reason,
+        ])?
+        .checked()?;
+    let t0 = Instant::now();
+    let (mut watch_end, mut logs_end) = (None, None);
+    while (watch_end.is_none() || logs_end.is_none()) && t0.elapsed() < 15 * SECOND {
+        if watch_end.is_none() && watch.try_status()?.is_some() {
+            watch_end = Some(t0.elapsed());
+        }
+        if logs_end.is_none() && follow.try_status()?.is_some() {
+            logs_end = Some(t0.elapsed());
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    for (what, end) in [
+        ("watch on replica A", watch_end),
+        ("logs -f on replica B", logs_end),
+    ] {
+        eprintln!(
+            "MEASURED revoke->{what} end: {} (kubectl {}, PostgreSQL store)",
+            end.map_or("never".to_owned(), |d| format!("{} ms", d.as_millis())),
+            env.version
+        );
+    }
+    let watch = watch.stop()?;
+    let follow = follow.stop()?;
+    ensure!(
+        watch_end.is_some_and(|d| d < REPLICA_BOUND),
+        "`get pods -w` through replica A did not end within {REPLICA_BOUND:?} of the revocation \
+         ({watch_end:?}): {watch}"
+    );
+    ensure!(
+        logs_end.is_some_and(|d| d < REPLICA_BOUND),
+        "`logs -f` through replica B did not end within {REPLICA_BOUND:?} of the revocation \
+         ({logs_end:?}): {follow}"
+    );
+    for (what, out) in [("watch", &watch), ("logs -f", &follow)] {
+        let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+        ensure!(
+            text.contains("access revoked") && text.contains(&reason),
+            "the {what} does not show the revocation message with reason {reason:?}: {out}"
+        );
+    }
+    for (replica, data) in [("A", &data_a), ("B", &data_b)] {
+        let audit = JsonLines::new(data.join("audit.jsonl"));
+        audit.wait_for(
+            &format!("replica {replica}'s stream.end with the revocation reason"),
+            &name,
+            5 * SECOND,
+            |e| {
+                e["kind"] == "stream.end"
+                    && e["user"] == name.as_str()
+                    && e["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with("revoked") && r.contains(&reason))
+            },
+        )?;
+    }
+    for k in [&ka, &kb] {
+        let out = k.run(["get", "pods"])?;
+        expect_forbidden(&out, &[a, "kubectl jit request"])?;
+    }
+    for gateway in [replica_a, replica_b] {
+        gateway.terminate()?;
+        let stopped = gateway.wait(10 * SECOND)?;
+        ensure!(
+            stopped.success(),
+            "a replica did not exit cleanly: {stopped}"
+        );
+    }
+    Ok(())
+}
+
+/// Stopping a gateway (`SIGTERM`, as a service manager or a rolling update does) ends every exec
+/// and port-forward session through it within the bound: kubectl shows the reason and exits, and
+/// each end is in the audit log. A gateway of its own (same CA and apiserver, its own store and
+/// audit log), so the suite's gateway stays up.
+fn shutdown_cuts_exec_and_port_forward(env: &GatewayCase) -> CaseResult {
+    use std::io::Read as _;
+    let ns = env.namespaces(1)?;
+    let a = ns.name(0);
+    ns.start_pod(a, &sleeper("sleeper"))?;
+    ns.start_pod(a, &Pod::new("web").ports([8080]))?;
+
+    let (gateway, url, data) = own_gateway(env, "own-gateway", &[])?;
 
     let name = env.unique("shut");
     let dir = env.dir(&name)?;

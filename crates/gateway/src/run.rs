@@ -23,8 +23,11 @@ pub struct ServeConfig {
     pub admin_listen: SocketAddr,
     /// Folder of the jitgate CA (created on first start).
     pub ca_dir: PathBuf,
-    /// Folder for the SQLite store, audit log and serving certificate.
+    /// Folder for the audit log, recordings, serving certificate and (without `store`) the
+    /// SQLite store.
     pub data_dir: PathBuf,
+    /// Where grants and requests live; `None` means SQLite in `data_dir` (`jitgate.db`).
+    pub store: Option<jitgate_store::StoreLocation>,
     /// The gateway's own kubeconfig for the apiserver; `None` means in-cluster.
     pub upstream_kubeconfig: Option<PathBuf>,
     /// Extra names for the serving certificate (besides 127.0.0.1, ::1, localhost).
@@ -218,9 +221,13 @@ pub async fn start(
         cfg.shards
     };
     let upstream = Arc::new(Upstream::new(upstream_cfg, shards)?);
-    let sqlite =
-        Arc::new(jitgate_store::SqliteStore::open(&cfg.data_dir.join("jitgate.db")).await?);
-    let store: Arc<dyn jitgate_store::GrantStore> = sqlite.clone();
+    let location = cfg
+        .store
+        .clone()
+        .unwrap_or_else(|| jitgate_store::StoreLocation::Sqlite(cfg.data_dir.join("jitgate.db")));
+    let requests = location.open().await?;
+    tracing::info!("grant store: {location}");
+    let store: Arc<dyn jitgate_store::GrantStore> = requests.clone();
     let durability = if cfg.audit_fsync {
         jitgate_audit::Durability::Fsync
     } else {
@@ -302,7 +309,7 @@ pub async fn start(
             upstream.clone(),
         )));
         jitgate_broker::Broker::start(jitgate_broker::BrokerParts {
-            store: sqlite.clone(),
+            store: requests.clone(),
             policy: policy.clone(),
             audit: (*audit).clone(),
             ca: Arc::new(ca),

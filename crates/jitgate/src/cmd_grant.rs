@@ -4,7 +4,7 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use jitgate_store::{GrantFilter, GrantId, GrantStore as _, NewGrant, SqliteStore};
+use jitgate_store::{GrantFilter, GrantId, NewGrant, RequestStore};
 
 use jitgate_authz::rfc3339;
 use jitgate_gateway::authn::unix_now;
@@ -88,11 +88,12 @@ pub struct RevokeArgs {
     dirs: StateDirs,
 }
 
-async fn open(dirs: &StateDirs) -> anyhow::Result<SqliteStore> {
-    let path = dirs.data_dir.join("jitgate.db");
-    SqliteStore::open(&path)
+async fn open(dirs: &StateDirs) -> anyhow::Result<std::sync::Arc<dyn RequestStore>> {
+    let location = dirs.store_location()?;
+    location
+        .open()
         .await
-        .with_context(|| format!("opening the grant store {}", path.display()))
+        .with_context(|| format!("opening the grant store {location}"))
 }
 
 fn audit(

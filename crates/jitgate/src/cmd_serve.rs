@@ -13,7 +13,7 @@ use crate::StateDirs;
 /// kebab-case). Flags win over the file.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// YAML config file (keys: listen, admin-listen, ca-dir, data-dir, upstream-kubeconfig,
+    /// YAML config file (keys: listen, admin-listen, ca-dir, data-dir, store, upstream-kubeconfig,
     /// tls-san, oidc-issuer, oidc-client-id, oidc-ca-file, oidc-username-claim,
     /// oidc-groups-claim, oidc-client-secret, audit-fsync, shards, policy, public-url, admin-group,
     /// auditor-group).
@@ -95,6 +95,7 @@ struct ServeFile {
     admin_listen: Option<SocketAddr>,
     ca_dir: Option<PathBuf>,
     data_dir: Option<PathBuf>,
+    store: Option<String>,
     upstream_kubeconfig: Option<PathBuf>,
     #[serde(default)]
     tls_san: Vec<String>,
@@ -166,6 +167,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .admin_listen
             .or(file.admin_listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9443))),
+        store: match args.dirs.store.as_deref().or(file.store.as_deref()) {
+            Some(text) => Some(
+                jitgate_store::StoreLocation::parse(text)
+                    .map_err(anyhow::Error::msg)
+                    .context("--store")?,
+            ),
+            None => None,
+        },
         ca_dir: file.ca_dir.unwrap_or(args.dirs.ca_dir),
         data_dir: file.data_dir.unwrap_or(args.dirs.data_dir),
         upstream_kubeconfig,

@@ -31,9 +31,26 @@ pub struct StateDirs {
     /// Folder of the jitgate CA (created on first `serve`).
     #[arg(long, env = "JITGATE_CA_DIR", default_value = ".jitgate/ca")]
     pub ca_dir: PathBuf,
-    /// Folder of the grant store (SQLite) and the audit log.
+    /// Folder of the audit log, the session recordings and (unless --store says otherwise) the
+    /// SQLite grant store.
     #[arg(long, env = "JITGATE_DATA_DIR", default_value = ".jitgate/data")]
     pub data_dir: PathBuf,
+    /// Where grants and requests live: `sqlite:PATH`, or `postgres://USER:PASSWORD@HOST/DB` for
+    /// several gateway replicas sharing them. Default: sqlite:DATA_DIR/jitgate.db.
+    #[arg(long, env = "JITGATE_STORE")]
+    pub store: Option<String>,
+}
+
+impl StateDirs {
+    /// The grant store these options name.
+    pub fn store_location(&self) -> anyhow::Result<jitgate_store::StoreLocation> {
+        match &self.store {
+            Some(text) => jitgate_store::StoreLocation::parse(text).map_err(anyhow::Error::msg),
+            None => Ok(jitgate_store::StoreLocation::Sqlite(
+                self.data_dir.join("jitgate.db"),
+            )),
+        }
+    }
 }
 
 /// The `jitgate` subcommands.

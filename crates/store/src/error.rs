@@ -32,6 +32,19 @@ pub enum StoreError {
         source: sqlx::Error,
     },
 
+    /// The PostgreSQL server could not be reached or refused the connection.
+    #[error(
+        "could not connect to the PostgreSQL grant database {target}: {source}; check the URL \
+         (host, port, database, user and password) and that the server runs and accepts this user"
+    )]
+    Connect {
+        /// The URL without its password.
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+
     /// The schema could not be brought up to date.
     #[error(
         "could not migrate the grant database: {0}; if a newer jitgate already migrated it, run \

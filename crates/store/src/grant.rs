@@ -186,6 +186,27 @@ fn invalid(field: &'static str, reason: &str) -> StoreError {
     }
 }
 
+/// Why a conditional revocation of `id` changed nothing, given the grant as it is now. Terminal
+/// states never reopen, so this reading is stable.
+pub(crate) fn why_not_revoked(id: &GrantId, now: Option<Grant>) -> Result<Grant, StoreError> {
+    match now {
+        None => Err(StoreError::NotFound { id: id.to_string() }),
+        Some(Grant {
+            revoked_at: Some(at),
+            revoked_by,
+            ..
+        }) => Err(StoreError::AlreadyRevoked {
+            id: id.to_string(),
+            at,
+            by: revoked_by.unwrap_or_default(),
+        }),
+        Some(grant) => Err(StoreError::Expired {
+            id: id.to_string(),
+            at: grant.expires_at,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

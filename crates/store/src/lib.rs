@@ -3,8 +3,9 @@
 //!
 //! [`GrantStore`] is the gateway's interface; [`RequestStore`] extends it with access requests,
 //! approvals and break-glass reviews for the broker. [`SqliteStore`] is the embedded
-//! implementation of both (a later one adds PostgreSQL, with its own migrations under
-//! `migrations/postgres/`). Timestamps are unix seconds (UTC) throughout. Once set, a timestamp
+//! implementation of both, [`PgStore`] the one for several replicas (each with its migrations,
+//! `migrations/sqlite/` and `migrations/postgres/`, enforcing the same rules with triggers);
+//! [`StoreLocation`] picks one from a `--store` value. Timestamps are unix seconds (UTC) throughout. Once set, a timestamp
 //! is never cleared, a revoked grant never reopens, and a request's state only moves forward;
 //! the database enforces this with triggers.
 //!
@@ -40,7 +41,10 @@ mod clock;
 mod error;
 mod grant;
 mod id;
+mod postgres;
+mod postgres_request;
 mod request;
+mod rows;
 mod sqlite;
 mod sqlite_request;
 
@@ -52,6 +56,7 @@ pub use grant::{
     Grant, GrantFilter, GrantId, GrantState, MAX_NAME_LEN, MAX_NAMESPACES, MAX_REASON_LEN,
     MAX_SELECTOR_LEN, NewGrant,
 };
+pub use postgres::{POSTGRES_ACQUIRE_TIMEOUT, PgStore, redact_password};
 pub use request::{
     AccessRequestRecord, Approval, ApprovalsComplete, ApproveNow, GrantRecord, GrantRecordFilter,
     GrantReview, MAX_APPROVALS_REQUIRED, MAX_COMMENT_LEN, MAX_DURATION_SECS, MAX_GROUPS,
@@ -59,6 +64,53 @@ pub use request::{
     RequestId, RequestOutcome, RequestState,
 };
 pub use sqlite::{BUSY_TIMEOUT, DATABASE_FILE_MODE, SqliteStore};
+
+/// Which database holds the grants: what `--store` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A SQLite file: the embedded default for one gateway replica.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL URL: for several replicas sharing grants, requests and revocations.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// Reads `sqlite:PATH` (also `sqlite://PATH`) or `postgres://…` (also `postgresql://…`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Self::Postgres(text.to_owned()));
+        }
+        let path = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"));
+        match path {
+            Some(path) if !path.is_empty() => Ok(Self::Sqlite(path.into())),
+            _ => Err(format!(
+                "{:?} is not a store: use sqlite:PATH (a database file) or \
+                 postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+                redact_password(text)
+            )),
+        }
+    }
+
+    /// Opens (and migrates) the store.
+    pub async fn open(&self) -> Result<std::sync::Arc<dyn RequestStore>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(path) => std::sync::Arc::new(SqliteStore::open(path).await?),
+            Self::Postgres(url) => std::sync::Arc::new(PgStore::open(url).await?),
+        })
+    }
+}
+
+impl std::fmt::Display for StoreLocation {
+    /// The location for people: a PostgreSQL URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Self::Postgres(url) => f.write_str(&redact_password(url)),
+        }
+    }
+}
 
 /// Where grants live. One implementation per database; all behave the same.
 ///
@@ -168,4 +220,30 @@ pub trait RequestStore: GrantStore {
     /// A number that changes, in the same transaction, with every write to requests, approvals
     /// and reviews. Cheap enough to poll every 200 ms.
     async fn request_change_counter(&self) -> Result<i64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_locations_are_read_and_shown_without_passwords() {
+        assert_eq!(
+            StoreLocation::parse("sqlite:/var/lib/jitgate/jitgate.db"),
+            Ok(StoreLocation::Sqlite("/var/lib/jitgate/jitgate.db".into()))
+        );
+        assert_eq!(
+            StoreLocation::parse("sqlite://data/j.db"),
+            Ok(StoreLocation::Sqlite("data/j.db".into()))
+        );
+        let pg = StoreLocation::parse("postgresql://jitgate:pw@db:5432/jitgate").unwrap();
+        assert_eq!(pg.to_string(), "postgresql://jitgate:***@db:5432/jitgate");
+        for bad in ["", "sqlite:", "/var/lib/jitgate.db", "mysql://u:pw@h/d"] {
+            let err = StoreLocation::parse(bad).unwrap_err();
+            assert!(
+                err.contains("sqlite:PATH") && !err.contains("pw@"),
+                "{bad}: {err}"
+            );
+        }
+    }
 }

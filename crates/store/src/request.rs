@@ -427,6 +427,125 @@ pub(crate) fn validate_review(by: &str, comment: &str) -> Result<(), StoreError>
     Ok(())
 }
 
+// --- The database-independent half of each transition: what a new grant is, and why a
+// conditional write changed nothing. Both stores run the same checks.
+
+/// The grant an approved request becomes when activated at `now` by `decided_by`.
+pub(crate) fn grant_for(
+    request: &AccessRequestRecord,
+    decided_by: &str,
+    now: i64,
+) -> Result<crate::NewGrant, StoreError> {
+    let expires_at =
+        now.checked_add(request.duration)
+            .ok_or_else(|| StoreError::InvalidRequest {
+                field: "duration",
+                reason: "overflows the clock".to_owned(),
+            })?;
+    Ok(crate::NewGrant {
+        user: request.requester.clone(),
+        profile: request.profile.clone(),
+        namespaces: vec![request.namespace.clone()],
+        pod_name_glob: request.pod_name_glob.clone(),
+        pod_label_selector: request.pod_label_selector.clone(),
+        // Requests and grants share the reason limit (MAX_REASON_LEN).
+        reason: request.reason.clone(),
+        created_by: decided_by.to_owned(),
+        expires_at,
+    })
+}
+
+/// Why a conditional update of a request changed nothing.
+pub(crate) fn not_pending(record: &AccessRequestRecord, action: &'static str) -> StoreError {
+    StoreError::RequestNotPending {
+        id: record.id.to_string(),
+        state: record.state,
+        action,
+    }
+}
+
+/// Whether `approver` may add an approval to `record` as it is now (read under the lock that
+/// the approval's transaction holds).
+pub(crate) fn check_approvable(
+    record: &AccessRequestRecord,
+    approver: &str,
+) -> Result<(), StoreError> {
+    if record.state != RequestState::Pending {
+        return Err(not_pending(record, "approved"));
+    }
+    if record.requester == approver {
+        return Err(StoreError::SelfDecision {
+            id: record.id.to_string(),
+            user: approver.to_owned(),
+            action: "approve",
+        });
+    }
+    if record.approvals.iter().any(|a| a.approver == approver) {
+        return Err(already_approved(record, approver));
+    }
+    Ok(())
+}
+
+pub(crate) fn already_approved(record: &AccessRequestRecord, approver: &str) -> StoreError {
+    StoreError::AlreadyApproved {
+        id: record.id.to_string(),
+        user: approver.to_owned(),
+    }
+}
+
+/// Why denying `record` (as it is after the attempt) by `by` changed nothing.
+pub(crate) fn why_not_denied(record: &AccessRequestRecord, by: &str) -> StoreError {
+    if record.state == RequestState::Pending && record.requester == by {
+        return StoreError::SelfDecision {
+            id: record.id.to_string(),
+            user: by.to_owned(),
+            action: "deny",
+        };
+    }
+    not_pending(record, "denied")
+}
+
+/// Why cancelling `record` (as it is after the attempt) by `by` changed nothing.
+pub(crate) fn why_not_cancelled(record: AccessRequestRecord, by: &str) -> StoreError {
+    if record.requester != by {
+        return StoreError::NotRequester {
+            id: record.id.to_string(),
+            requester: record.requester,
+        };
+    }
+    not_pending(&record, "cancelled")
+}
+
+/// Why reviewing the grant of `record` (as it is after the attempt) by `by` changed nothing.
+pub(crate) fn why_not_reviewed(record: GrantRecord, by: &str) -> StoreError {
+    let id = record.grant.id.to_string();
+    if let Some(review) = record.review {
+        return StoreError::AlreadyReviewed {
+            id,
+            by: review.by,
+            at: review.at,
+        };
+    }
+    if record.needs_review && record.grant.user == by {
+        return StoreError::SelfReview {
+            id,
+            user: by.to_owned(),
+        };
+    }
+    StoreError::NotBreakGlass { id }
+}
+
+/// The deny reason must say something (the database stores it as the request's end).
+pub(crate) fn check_deny_reason(reason: &str) -> Result<(), StoreError> {
+    if reason.trim().is_empty() {
+        return Err(StoreError::InvalidRequest {
+            field: "deny_reason",
+            reason: "must not be blank".to_owned(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

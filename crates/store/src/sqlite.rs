@@ -7,25 +7,20 @@
 //! one grant cannot both succeed. (Request writes that need several statements take the write
 //! lock first with `BEGIN IMMEDIATE`; see `sqlite_request`.)
 
-use std::borrow::Cow;
 use std::fs::{DirBuilder, OpenOptions};
-use std::future::Future;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::error::BoxDynError;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use crate::grant::validate_revocation;
+use crate::rows::{Embedded, grant_from_row};
 use crate::{Clock, Grant, GrantFilter, GrantId, GrantStore, NewGrant, StoreError, SystemClock};
 
 /// How long a writer waits for another writer before giving up.
@@ -220,23 +215,7 @@ impl GrantStore for SqliteStore {
         if let Some(row) = updated {
             return grant_from_row(&row);
         }
-        // Nothing changed: say why. Terminal states never reopen, so this reading is stable.
-        match self.fetch(id).await? {
-            None => Err(StoreError::NotFound { id: id.to_string() }),
-            Some(Grant {
-                revoked_at: Some(at),
-                revoked_by,
-                ..
-            }) => Err(StoreError::AlreadyRevoked {
-                id: id.to_string(),
-                at,
-                by: revoked_by.unwrap_or_default(),
-            }),
-            Some(grant) => Err(StoreError::Expired {
-                id: id.to_string(),
-                at: grant.expires_at,
-            }),
-        }
+        crate::grant::why_not_revoked(id, self.fetch(id).await?)
     }
 
     async fn active_grants(&self, now: i64) -> Result<Vec<Grant>, StoreError> {
@@ -258,34 +237,6 @@ impl GrantStore for SqliteStore {
             .await
             .map_err(StoreError::Database)
     }
-}
-
-pub(crate) fn grant_from_row(row: &SqliteRow) -> Result<Grant, StoreError> {
-    let id_text: String = row.try_get("id").map_err(StoreError::Database)?;
-    let corrupt = |reason: String| StoreError::Corrupt {
-        id: id_text.clone(),
-        reason,
-    };
-    let get_err = |e: sqlx::Error| corrupt(e.to_string());
-    let id = GrantId::parse(&id_text).map_err(|e| corrupt(e.to_string()))?;
-    let namespaces_json: String = row.try_get("namespaces").map_err(get_err)?;
-    let namespaces: Vec<String> = serde_json::from_str(&namespaces_json)
-        .map_err(|e| corrupt(format!("namespaces are not a JSON list of strings ({e})")))?;
-    Ok(Grant {
-        id,
-        user: row.try_get("user_name").map_err(get_err)?,
-        profile: row.try_get("profile").map_err(get_err)?,
-        namespaces,
-        pod_name_glob: row.try_get("pod_name_glob").map_err(get_err)?,
-        pod_label_selector: row.try_get("pod_label_selector").map_err(get_err)?,
-        reason: row.try_get("reason").map_err(get_err)?,
-        created_by: row.try_get("created_by").map_err(get_err)?,
-        created_at: row.try_get("created_at").map_err(get_err)?,
-        expires_at: row.try_get("expires_at").map_err(get_err)?,
-        revoked_at: row.try_get("revoked_at").map_err(get_err)?,
-        revoked_by: row.try_get("revoked_by").map_err(get_err)?,
-        revoke_reason: row.try_get("revoke_reason").map_err(get_err)?,
-    })
 }
 
 /// Creates the database file 0600 (and its directory 0700) so SQLite never creates it with the
@@ -318,31 +269,6 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         })
 }
 
-/// Migrations compiled into the binary, so a deployed gateway needs no migrations directory.
-#[derive(Debug)]
-struct Embedded(&'static [(i64, &'static str, &'static str)]);
-
-impl<'s> MigrationSource<'s> for Embedded {
-    fn resolve(
-        self,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>> {
-        let migrations = self
-            .0
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    Cow::Borrowed(sql),
-                    false,
-                )
-            })
-            .collect();
-        Box::pin(async move { Ok(migrations) })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,22 +276,6 @@ mod tests {
     /// A migration file that is not embedded would never run in a deployed binary.
     #[test]
     fn every_migration_file_is_embedded() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-        let mut files: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        files.sort();
-        let embedded: Vec<String> = SQLITE_MIGRATIONS
-            .iter()
-            .map(|(version, description, _)| format!("{version:04}_{description}.sql"))
-            .collect();
-        assert_eq!(files, embedded);
-        for (version, description, sql) in SQLITE_MIGRATIONS {
-            let on_disk =
-                std::fs::read_to_string(dir.join(format!("{version:04}_{description}.sql")))
-                    .unwrap();
-            assert_eq!(&on_disk, sql);
-        }
+        crate::rows::assert_embedded("migrations/sqlite", SQLITE_MIGRATIONS);
     }
 }

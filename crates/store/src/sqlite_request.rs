@@ -8,19 +8,22 @@
 //! never both create a grant. The triggers of migration 0002 check the same rules again for
 //! every writer.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::sqlite::SqliteConnection;
 
-use crate::request::{check_decision, validate_review};
-use crate::sqlite::{COLUMNS, grant_from_row};
+use crate::request::{
+    already_approved, check_approvable, check_decision, check_deny_reason, grant_for,
+    validate_review, why_not_cancelled, why_not_denied, why_not_reviewed,
+};
+use crate::rows::{
+    approval_from_row, distribute_approvals, grant_from_row, grant_record_from_row,
+    request_from_row,
+};
+use crate::sqlite::COLUMNS;
 use crate::{
     AccessRequestRecord, Approval, ApprovalsComplete, Grant, GrantId, GrantRecord,
-    GrantRecordFilter, GrantReview, GrantState, MAX_LIST_LIMIT, NewAccessRequest, NewApproval,
-    NewGrant, RequestFilter, RequestId, RequestOutcome, RequestState, RequestStore, SqliteStore,
-    StoreError,
+    GrantRecordFilter, GrantState, MAX_LIST_LIMIT, NewAccessRequest, NewApproval, NewGrant,
+    RequestFilter, RequestId, RequestOutcome, RequestState, RequestStore, SqliteStore, StoreError,
 };
 
 /// How many fresh ids are drawn before giving up on collisions.
@@ -29,128 +32,36 @@ const ID_ATTEMPTS: u32 = 8;
 /// Takes the write lock at the start, so the transaction's reads cannot go stale.
 const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
 
-const REQUEST_COLUMNS: &str = "r.id, r.requester, r.requester_groups, r.profile, r.namespace, \
+pub(crate) const REQUEST_COLUMNS: &str = "r.id, r.requester, r.requester_groups, r.profile, r.namespace, \
     r.pod_name_glob, r.pod_label_selector, r.requested_duration, r.duration, r.reason, r.ticket, \
     r.break_glass, r.route, r.approvals_required, r.approver_groups, r.distinct_groups, r.state, \
     r.created_at, r.decided_at, r.decided_by, r.activated_at, r.ended_at, r.deny_reason, \
     r.cancel_reason, r.grant_id, g.expires_at AS grant_expires_at, \
     COALESCE(g.needs_review, 0) AS grant_needs_review";
 
-const REQUEST_FROM: &str = "access_requests r LEFT JOIN grants g ON g.id = r.grant_id";
+pub(crate) const REQUEST_FROM: &str = "access_requests r LEFT JOIN grants g ON g.id = r.grant_id";
 
-const GRANT_RECORD_COLUMNS: &str = "g.id, g.user_name, g.profile, g.namespaces, \
+pub(crate) const GRANT_RECORD_COLUMNS: &str = "g.id, g.user_name, g.profile, g.namespaces, \
     g.pod_name_glob, g.pod_label_selector, g.reason, g.created_by, g.created_at, g.expires_at, \
     g.revoked_at, g.revoked_by, g.revoke_reason, g.needs_review, g.reviewed_by, g.reviewed_at, \
     g.review_comment, r.id AS request_id, COALESCE(r.break_glass, 0) AS request_break_glass";
 
-const GRANT_RECORD_FROM: &str = "grants g LEFT JOIN access_requests r ON r.grant_id = g.id";
+pub(crate) const GRANT_RECORD_FROM: &str =
+    "grants g LEFT JOIN access_requests r ON r.grant_id = g.id";
 
 fn db(e: sqlx::Error) -> StoreError {
     StoreError::Database(e)
 }
 
-fn json_list(field: &'static str, items: &[String]) -> Result<String, StoreError> {
+pub(crate) fn json_list(field: &'static str, items: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(items).map_err(|e| StoreError::InvalidRequest {
         field,
         reason: e.to_string(),
     })
 }
 
-fn limit_of(limit: u32) -> i64 {
+pub(crate) fn limit_of(limit: u32) -> i64 {
     i64::from(limit.clamp(1, MAX_LIST_LIMIT))
-}
-
-fn request_from_row(row: &SqliteRow) -> Result<AccessRequestRecord, StoreError> {
-    let id_text: String = row.try_get("id").map_err(db)?;
-    let corrupt = |reason: String| StoreError::CorruptRequest {
-        id: id_text.clone(),
-        reason,
-    };
-    let get = |e: sqlx::Error| corrupt(e.to_string());
-    let list = |column: &str| -> Result<Vec<String>, StoreError> {
-        let text: String = row.try_get(column).map_err(get)?;
-        serde_json::from_str(&text)
-            .map_err(|e| corrupt(format!("{column} is not a JSON list of strings ({e})")))
-    };
-    let flag = |column: &str| -> Result<bool, StoreError> {
-        let value: i64 = row.try_get(column).map_err(get)?;
-        Ok(value != 0)
-    };
-    let id = RequestId::parse(&id_text).map_err(|e| corrupt(e.to_string()))?;
-    let state_text: String = row.try_get("state").map_err(get)?;
-    let state = RequestState::from_name(&state_text)
-        .ok_or_else(|| corrupt(format!("state {state_text:?} is unknown")))?;
-    let approvals_required: i64 = row.try_get("approvals_required").map_err(get)?;
-    let grant_id: Option<String> = row.try_get("grant_id").map_err(get)?;
-    let grant_id = grant_id
-        .map(|g| GrantId::parse(&g))
-        .transpose()
-        .map_err(|e| corrupt(e.to_string()))?;
-    Ok(AccessRequestRecord {
-        id,
-        state,
-        requester: row.try_get("requester").map_err(get)?,
-        requester_groups: list("requester_groups")?,
-        profile: row.try_get("profile").map_err(get)?,
-        namespace: row.try_get("namespace").map_err(get)?,
-        pod_name_glob: row.try_get("pod_name_glob").map_err(get)?,
-        pod_label_selector: row.try_get("pod_label_selector").map_err(get)?,
-        requested_duration: row.try_get("requested_duration").map_err(get)?,
-        duration: row.try_get("duration").map_err(get)?,
-        reason: row.try_get("reason").map_err(get)?,
-        ticket: row.try_get("ticket").map_err(get)?,
-        break_glass: flag("break_glass")?,
-        route: row.try_get("route").map_err(get)?,
-        approvals_required: u32::try_from(approvals_required).map_err(|_| {
-            corrupt(format!(
-                "approvals_required {approvals_required} is negative"
-            ))
-        })?,
-        approver_groups: list("approver_groups")?,
-        distinct_groups: flag("distinct_groups")?,
-        created_at: row.try_get("created_at").map_err(get)?,
-        decided_at: row.try_get("decided_at").map_err(get)?,
-        decided_by: row.try_get("decided_by").map_err(get)?,
-        activated_at: row.try_get("activated_at").map_err(get)?,
-        ended_at: row.try_get("ended_at").map_err(get)?,
-        deny_reason: row.try_get("deny_reason").map_err(get)?,
-        cancel_reason: row.try_get("cancel_reason").map_err(get)?,
-        grant_id,
-        grant_expires_at: row.try_get("grant_expires_at").map_err(get)?,
-        needs_review: flag("grant_needs_review")?,
-        approvals: Vec::new(),
-    })
-}
-
-fn grant_record_from_row(row: &SqliteRow) -> Result<GrantRecord, StoreError> {
-    let grant = grant_from_row(row)?;
-    let corrupt = |reason: String| StoreError::Corrupt {
-        id: grant.id.to_string(),
-        reason,
-    };
-    let get = |e: sqlx::Error| corrupt(e.to_string());
-    let request: Option<String> = row.try_get("request_id").map_err(get)?;
-    let request = request
-        .map(|r| RequestId::parse(&r))
-        .transpose()
-        .map_err(|e| corrupt(e.to_string()))?;
-    let needs_review: i64 = row.try_get("needs_review").map_err(get)?;
-    let break_glass: i64 = row.try_get("request_break_glass").map_err(get)?;
-    let reviewed_by: Option<String> = row.try_get("reviewed_by").map_err(get)?;
-    let reviewed_at: Option<i64> = row.try_get("reviewed_at").map_err(get)?;
-    let review_comment: Option<String> = row.try_get("review_comment").map_err(get)?;
-    let review = match (reviewed_by, reviewed_at, review_comment) {
-        (Some(by), Some(at), Some(comment)) => Some(GrantReview { by, at, comment }),
-        (None, None, None) => None,
-        _ => return Err(corrupt("its review is incomplete".to_owned())),
-    };
-    Ok(GrantRecord {
-        grant,
-        request,
-        break_glass: break_glass != 0,
-        needs_review: needs_review != 0,
-        review,
-    })
 }
 
 /// Reads the approvals of `records` into them, oldest first.
@@ -170,31 +81,11 @@ async fn attach_approvals(
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let mut by_request: HashMap<String, Vec<Approval>> = HashMap::new();
-    for row in rows {
-        let request_id: String = row.try_get("request_id").map_err(db)?;
-        let corrupt = |reason: String| StoreError::CorruptRequest {
-            id: request_id.clone(),
-            reason,
-        };
-        let get = |e: sqlx::Error| corrupt(e.to_string());
-        let groups: String = row.try_get("approver_groups").map_err(get)?;
-        let approver_groups: Vec<String> = serde_json::from_str(&groups).map_err(|e| {
-            corrupt(format!(
-                "an approval's groups are not a JSON list of strings ({e})"
-            ))
-        })?;
-        let approval = Approval {
-            approver: row.try_get("approver").map_err(get)?,
-            approver_groups,
-            comment: row.try_get("comment").map_err(get)?,
-            at: row.try_get("approved_at").map_err(get)?,
-        };
-        by_request.entry(request_id).or_default().push(approval);
-    }
-    for record in records {
-        record.approvals = by_request.remove(record.id.as_str()).unwrap_or_default();
-    }
+    let approvals = rows
+        .iter()
+        .map(approval_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    distribute_approvals(records, approvals);
     Ok(())
 }
 
@@ -354,29 +245,8 @@ async fn activate(
             action: "approved",
         });
     }
-    let expires_at =
-        now.checked_add(request.duration)
-            .ok_or_else(|| StoreError::InvalidRequest {
-                field: "duration",
-                reason: "overflows the clock".to_owned(),
-            })?;
-    let grant = insert_grant(
-        conn,
-        &NewGrant {
-            user: request.requester.clone(),
-            profile: request.profile.clone(),
-            namespaces: vec![request.namespace.clone()],
-            pod_name_glob: request.pod_name_glob.clone(),
-            pod_label_selector: request.pod_label_selector.clone(),
-            // Requests and grants share the reason limit (MAX_REASON_LEN).
-            reason: request.reason.clone(),
-            created_by: decided_by.to_owned(),
-            expires_at,
-        },
-        now,
-        request.break_glass,
-    )
-    .await?;
+    let new = grant_for(request, decided_by, now)?;
+    let grant = insert_grant(conn, &new, now, request.break_glass).await?;
     let activated = sqlx::query(
         "UPDATE access_requests SET state = 'active', activated_at = ?1, grant_id = ?2 \
          WHERE id = ?3 AND state = 'approved'",
@@ -395,15 +265,6 @@ async fn activate(
         });
     }
     Ok(grant)
-}
-
-/// Why a conditional update of a request changed nothing.
-fn not_pending(record: &AccessRequestRecord, action: &'static str) -> StoreError {
-    StoreError::RequestNotPending {
-        id: record.id.to_string(),
-        state: record.state,
-        action,
-    }
 }
 
 impl SqliteStore {
@@ -441,27 +302,7 @@ impl RequestStore for SqliteStore {
         let mut record = fetch_request(&mut tx, id)
             .await?
             .ok_or_else(|| StoreError::RequestNotFound { id: id.to_string() })?;
-        if record.state != RequestState::Pending {
-            return Err(not_pending(&record, "approved"));
-        }
-        if record.requester == approval.approver {
-            return Err(StoreError::SelfDecision {
-                id: id.to_string(),
-                user: approval.approver,
-                action: "approve",
-            });
-        }
-        let already = StoreError::AlreadyApproved {
-            id: id.to_string(),
-            user: approval.approver.clone(),
-        };
-        if record
-            .approvals
-            .iter()
-            .any(|a| a.approver == approval.approver)
-        {
-            return Err(already);
-        }
+        check_approvable(&record, &approval.approver)?;
         let inserted = sqlx::query(
             "INSERT INTO approvals (request_id, approver, approver_groups, comment, approved_at) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -475,7 +316,9 @@ impl RequestStore for SqliteStore {
         .await;
         match inserted {
             Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(already),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(already_approved(&record, &approval.approver));
+            }
             Err(e) => return Err(db(e)),
         }
         record.approvals.push(Approval {
@@ -501,12 +344,7 @@ impl RequestStore for SqliteStore {
         reason: &str,
     ) -> Result<AccessRequestRecord, StoreError> {
         check_decision("decided_by", by, "deny_reason", Some(reason))?;
-        if reason.trim().is_empty() {
-            return Err(StoreError::InvalidRequest {
-                field: "deny_reason",
-                reason: "must not be blank".to_owned(),
-            });
-        }
+        check_deny_reason(reason)?;
         let now = self.clock.now();
         let denied = sqlx::query(
             "UPDATE access_requests SET state = 'denied', decided_at = ?1, decided_by = ?2, \
@@ -527,14 +365,7 @@ impl RequestStore for SqliteStore {
         if denied.rows_affected() == 1 {
             return Ok(record);
         }
-        if record.state == RequestState::Pending && record.requester == by {
-            return Err(StoreError::SelfDecision {
-                id: id.to_string(),
-                user: by.to_owned(),
-                action: "deny",
-            });
-        }
-        Err(not_pending(&record, "denied"))
+        Err(why_not_denied(&record, by))
     }
 
     async fn cancel_request(
@@ -564,13 +395,7 @@ impl RequestStore for SqliteStore {
         if cancelled.rows_affected() == 1 {
             return Ok(record);
         }
-        if record.requester != by {
-            return Err(StoreError::NotRequester {
-                id: id.to_string(),
-                requester: record.requester,
-            });
-        }
-        Err(not_pending(&record, "cancelled"))
+        Err(why_not_cancelled(record, by))
     }
 
     async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequestRecord>, StoreError> {
@@ -675,20 +500,7 @@ impl RequestStore for SqliteStore {
         if reviewed.rows_affected() == 1 {
             return Ok(record);
         }
-        if let Some(review) = record.review {
-            return Err(StoreError::AlreadyReviewed {
-                id: id.to_string(),
-                by: review.by,
-                at: review.at,
-            });
-        }
-        if record.needs_review && record.grant.user == by {
-            return Err(StoreError::SelfReview {
-                id: id.to_string(),
-                user: by.to_owned(),
-            });
-        }
-        Err(StoreError::NotBreakGlass { id: id.to_string() })
+        Err(why_not_reviewed(record, by))
     }
 
     async fn grant_record(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {

@@ -1,11 +1,12 @@
-//! Access requests, approvals and reviews on a real SQLite file, as the broker uses them: every
-//! transition, every refusal as a typed error that changes nothing, exactly one grant under
-//! concurrent approvals from several connections, and the schema refusing what no writer may do.
+//! Access requests, approvals and reviews on a real database, as the broker uses them — each case
+//! on a SQLite file and on PostgreSQL (`sqlite::…`, `postgres::…`): every transition, every
+//! refusal as a typed error that changes nothing, exactly one grant under concurrent approvals
+//! from several connection pools (several brokers), and the schema refusing what no writer may
+//! do.
 
 // Test helpers unwrap like the tests do: a panic is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jitgate_store::{
@@ -14,20 +15,25 @@ use jitgate_store::{
     RequestStore, SqliteStore, StoreError,
 };
 
+mod support;
+use support::Db;
+
 const T0: i64 = 1_780_000_000;
 
-fn db_path() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("state/grants.db");
-    (tmp, path)
-}
-
-async fn open_at(path: &Path, clock: &Arc<ManualClock>) -> SqliteStore {
-    SqliteStore::open(path)
-        .await
-        .unwrap()
-        .with_clock(clock.clone())
-}
+on_both_databases!(
+    a_pending_request_is_approved_and_activated_with_its_grant,
+    auto_approved_and_break_glass_requests_are_active_at_once,
+    several_approvals_count_each_approver_once,
+    approving_what_cannot_be_approved_fails_cleanly,
+    concurrent_approvals_yield_exactly_one_grant,
+    deny_and_cancel_follow_who_may_and_only_while_pending,
+    revoking_a_grant_by_any_writer_revokes_its_request,
+    expiry_moves_active_requests_whose_grant_ran_out,
+    break_glass_grants_are_reviewed_once_and_never_by_their_user,
+    lists_filter_and_come_newest_first,
+    new_requests_and_approvals_are_validated,
+    the_schema_keeps_request_life_forward_only,
+);
 
 fn ask(requester: &str, approvals: u32) -> NewAccessRequest {
     NewAccessRequest {
@@ -63,11 +69,9 @@ fn enough(record: &AccessRequestRecord) -> bool {
     record.approvals.len() >= record.approvals_required as usize
 }
 
-#[tokio::test]
-async fn a_pending_request_is_approved_and_activated_with_its_grant() {
-    let (_tmp, path) = db_path();
+async fn a_pending_request_is_approved_and_activated_with_its_grant(db: Db) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = open_at(&path, &clock).await;
+    let store = db.open(clock.clone()).await;
     let grants0 = store.change_counter().await.unwrap();
     let requests0 = store.request_change_counter().await.unwrap();
 
@@ -130,13 +134,9 @@ async fn a_pending_request_is_approved_and_activated_with_its_grant() {
     assert!(!record.break_glass && !record.needs_review && record.review.is_none());
 }
 
-#[tokio::test]
-async fn auto_approved_and_break_glass_requests_are_active_at_once() {
+async fn auto_approved_and_break_glass_requests_are_active_at_once(db: Db) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = SqliteStore::open_in_memory()
-        .await
-        .unwrap()
-        .with_clock(clock.clone());
+    let store = db.open(clock.clone()).await;
 
     let mut auto = ask("alice", 0);
     auto.route =
@@ -179,13 +179,9 @@ async fn auto_approved_and_break_glass_requests_are_active_at_once() {
     );
 }
 
-#[tokio::test]
-async fn several_approvals_count_each_approver_once() {
+async fn several_approvals_count_each_approver_once(db: Db) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = SqliteStore::open_in_memory()
-        .await
-        .unwrap()
-        .with_clock(clock.clone());
+    let store = db.open(clock.clone()).await;
     let id = store
         .submit_request(ask("bob", 2))
         .await
@@ -232,13 +228,9 @@ async fn several_approvals_count_each_approver_once() {
 }
 
 /// What cannot be approved fails with a typed error and leaves the request as it was.
-#[tokio::test]
-async fn approving_what_cannot_be_approved_fails_cleanly() {
+async fn approving_what_cannot_be_approved_fails_cleanly(db: Db) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = SqliteStore::open_in_memory()
-        .await
-        .unwrap()
-        .with_clock(clock.clone());
+    let store = db.open(clock.clone()).await;
 
     let denied = store
         .submit_request(ask("bob", 1))
@@ -440,11 +432,9 @@ fn clock_now(clock: &ManualClock) -> i64 {
 
 /// Two brokers' worth of connections race to approve the same requests: exactly one grant each
 /// time, and the losers are told the request is no longer pending.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_approvals_yield_exactly_one_grant() {
-    let (_tmp, path) = db_path();
-    let first = SqliteStore::open(&path).await.unwrap();
-    let second = SqliteStore::open(&path).await.unwrap();
+async fn concurrent_approvals_yield_exactly_one_grant(db: Db) {
+    let first = db.open_now().await;
+    let second = db.open_now().await;
     for round in 0..20 {
         let required = if round % 2 == 0 { 1 } else { 2 };
         let requester = format!("user-{round}");
@@ -498,13 +488,9 @@ async fn concurrent_approvals_yield_exactly_one_grant() {
     }
 }
 
-#[tokio::test]
-async fn deny_and_cancel_follow_who_may_and_only_while_pending() {
+async fn deny_and_cancel_follow_who_may_and_only_while_pending(db: Db) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = SqliteStore::open_in_memory()
-        .await
-        .unwrap()
-        .with_clock(clock.clone());
+    let store = db.open(clock.clone()).await;
     let id = store
         .submit_request(ask("bob", 1))
         .await
@@ -572,12 +558,10 @@ async fn deny_and_cancel_follow_who_may_and_only_while_pending() {
     assert_eq!(cancelled.decided_by.as_deref(), Some("bob"));
 }
 
-#[tokio::test]
-async fn revoking_a_grant_by_any_writer_revokes_its_request() {
-    let (_tmp, path) = db_path();
+async fn revoking_a_grant_by_any_writer_revokes_its_request(db: Db) {
     let clock = Arc::new(ManualClock::new(T0));
-    let broker = open_at(&path, &clock).await;
-    let admin_cli = open_at(&path, &clock).await;
+    let broker = db.open(clock.clone()).await;
+    let admin_cli = db.open(clock.clone()).await;
     let id = broker
         .submit_request(ask("bob", 1))
         .await
@@ -616,13 +600,9 @@ async fn revoking_a_grant_by_any_writer_revokes_its_request() {
     );
 }
 
-#[tokio::test]
-async fn expiry_moves_active_requests_whose_grant_ran_out() {
+async fn expiry_moves_active_requests_whose_grant_ran_out(db: Db) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = SqliteStore::open_in_memory()
-        .await
-        .unwrap()
-        .with_clock(clock.clone());
+    let store = db.open(clock.clone()).await;
     let short = store
         .submit_request(ask("bob", 1))
         .await
@@ -661,13 +641,9 @@ async fn expiry_moves_active_requests_whose_grant_ran_out() {
     );
 }
 
-#[tokio::test]
-async fn break_glass_grants_are_reviewed_once_and_never_by_their_user() {
+async fn break_glass_grants_are_reviewed_once_and_never_by_their_user(db: Db) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = SqliteStore::open_in_memory()
-        .await
-        .unwrap()
-        .with_clock(clock.clone());
+    let store = db.open(clock.clone()).await;
     let mut glass = ask("dave", 0);
     glass.break_glass = true;
     glass.approve_now = Some(ApproveNow {
@@ -754,13 +730,9 @@ async fn break_glass_grants_are_reviewed_once_and_never_by_their_user() {
     assert!(again.to_string().contains("already reviewed at"), "{again}");
 }
 
-#[tokio::test]
-async fn lists_filter_and_come_newest_first() {
+async fn lists_filter_and_come_newest_first(db: Db) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = SqliteStore::open_in_memory()
-        .await
-        .unwrap()
-        .with_clock(clock.clone());
+    let store = db.open(clock.clone()).await;
     let b1 = store
         .submit_request(ask("bob", 1))
         .await
@@ -899,12 +871,8 @@ async fn lists_filter_and_come_newest_first() {
     );
 }
 
-#[tokio::test]
-async fn new_requests_and_approvals_are_validated() {
-    let store = SqliteStore::open_in_memory()
-        .await
-        .unwrap()
-        .with_clock(Arc::new(ManualClock::new(T0)));
+async fn new_requests_and_approvals_are_validated(db: Db) {
+    let store = db.open(Arc::new(ManualClock::new(T0))).await;
     type Breaker = fn(&mut NewAccessRequest);
     let cases: &[(&str, Breaker)] = &[
         ("requester", |r| r.requester.clear()),
@@ -974,11 +942,9 @@ async fn new_requests_and_approvals_are_validated() {
 
 /// The database itself refuses to reopen, rewrite or delete requests, approvals and reviews,
 /// whoever writes to it.
-#[tokio::test]
-async fn the_schema_keeps_request_life_forward_only() {
-    let (_tmp, path) = db_path();
+async fn the_schema_keeps_request_life_forward_only(db: Db) {
     let clock = Arc::new(ManualClock::new(T0));
-    let store = open_at(&path, &clock).await;
+    let store = db.open(clock.clone()).await;
     let denied = store
         .submit_request(ask("bob", 1))
         .await
@@ -1021,16 +987,6 @@ async fn the_schema_keeps_request_life_forward_only() {
         .unwrap();
     let unreviewed = store.submit_request(glass).await.unwrap().grant.unwrap();
 
-    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
-        "sqlite://{}",
-        path.display()
-    ))
-    .await
-    .unwrap();
-    sqlx::raw_sql("PRAGMA foreign_keys = ON")
-        .execute(&mut raw)
-        .await
-        .unwrap();
     let (d, a, p, g, bg, ug) = (
         denied.as_str(),
         active.as_str(),
@@ -1065,8 +1021,7 @@ async fn the_schema_keeps_request_life_forward_only() {
         ("create a grant already reviewed", "INSERT INTO grants (id, user_name, profile, namespaces, reason, created_by, created_at, expires_at, reviewed_by, reviewed_at, review_comment) VALUES ('g-0000000b', 'x', 'p', '[\"n\"]', '', 'x', 1, 2, 'y', 1, 'c')".to_owned()),
     ];
     for (name, sql) in &cases {
-        let result = sqlx::raw_sql(sql).execute(&mut raw).await;
-        assert!(result.is_err(), "{name}: {sql} must fail");
+        assert!(db.raw(sql).await.is_err(), "{name}: {sql} must fail");
     }
     let still = store.get_request(&denied).await.unwrap().unwrap();
     assert_eq!(still.state, RequestState::Denied);
