@@ -138,6 +138,13 @@ show "kubectl exec $worker -- sh -c 'echo started; sleep 600'"
 as bob "$kdir/kubectl.1.33" exec "$worker" -- sh -c 'echo started; sleep 600' 2>&1 | sed 's/^/  /' || true
 try as bob "$kdir/kubectl.1.33" get pods
 
+say "The morning after, carol replays what bob did: every exec is recorded, and approvers may replay anyone's"
+run jit carol sessions --all
+cut=$(jit bob sessions -o json | python3 -c 'import json,sys; print(next(s["id"] for s in json.load(sys.stdin)["items"] if "sleep 600" in s["command"]))')
+run jit carol play "$cut" --speed 0 --input
+say "alice approves nothing: bob's session is not hers to replay"
+try jit alice play "$cut"
+
 say "Every decision and transition is in the hash-chained audit log"
 python3 - "$JITGATE_DATA_DIR/audit.jsonl" <<'PY'
 import json, sys

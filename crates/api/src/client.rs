@@ -22,13 +22,13 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::limits::DEFAULT_MAX_RESPONSE_BYTES;
+use crate::limits::{DEFAULT_MAX_RESPONSE_BYTES, MAX_RECORDING_BYTES};
 use crate::paths::{self, GrantAction, RequestAction};
 use crate::{
     AccessRequest, AccessRequestList, ApiError, ApproveBody, CancelBody, CertificateRequest,
     CertificateResponse, CreateAccessRequest, DenyBody, Grant, GrantId, GrantList, GrantQuery,
-    ProfileList, RequestId, RequestQuery, ReviewBody, RevokeBody, ServerConfig, Status, WaitQuery,
-    WhoAmI,
+    ProfileList, RecordedSessionList, RequestId, RequestQuery, ReviewBody, RevokeBody,
+    ServerConfig, SessionId, SessionQuery, Status, WaitQuery, WhoAmI,
 };
 
 /// How the client proves who it is.
@@ -416,6 +416,42 @@ impl ApiClient {
         .await
     }
 
+    /// `GET /jitgate/v1/sessions`: recorded exec and attach sessions, newest first.
+    pub async fn list_sessions(
+        &self,
+        query: &SessionQuery,
+    ) -> Result<RecordedSessionList, ApiError> {
+        let path = format!("{}?{}", paths::SESSIONS, query.to_query());
+        self.call(
+            Method::GET,
+            path,
+            None,
+            "a RecordedSessionList",
+            self.timeout,
+        )
+        .await
+    }
+
+    /// `GET /jitgate/v1/sessions/{id}/recording`: the session's recording as the gateway
+    /// wrote it (asciicast v2), read up to [`MAX_RECORDING_BYTES`] whatever
+    /// `max_response_bytes` says.
+    pub async fn recording(&self, id: &SessionId) -> Result<Bytes, ApiError> {
+        let (url, code, body) = self
+            .exchange(
+                Method::GET,
+                paths::session_recording(id),
+                None,
+                "application/x-asciicast",
+                self.max_response_bytes.max(MAX_RECORDING_BYTES),
+                self.timeout,
+            )
+            .await?;
+        if code.is_success() {
+            return Ok(body);
+        }
+        Err(refusal(url, code.as_u16(), &body))
+    }
+
     /// Sends one request and reads the answer as `T`, or as a refusal.
     async fn call<T: DeserializeOwned>(
         &self,
@@ -425,11 +461,42 @@ impl ApiClient {
         what: &'static str,
         limit: Duration,
     ) -> Result<T, ApiError> {
+        let (url, code, body) = self
+            .exchange(
+                method,
+                path_and_query,
+                body,
+                "application/json",
+                self.max_response_bytes,
+                limit,
+            )
+            .await?;
+        if code.is_success() {
+            return serde_json::from_slice(&body).map_err(|source| ApiError::Decode {
+                url,
+                what,
+                source,
+            });
+        }
+        Err(refusal(url, code.as_u16(), &body))
+    }
+
+    /// Sends one request and reads the whole answer (at most `max_bytes`) within `limit`:
+    /// the URL, the status and the body.
+    async fn exchange(
+        &self,
+        method: Method,
+        path_and_query: String,
+        body: Option<Vec<u8>>,
+        accept: &'static str,
+        max_bytes: usize,
+        limit: Duration,
+    ) -> Result<(String, http::StatusCode, Bytes), ApiError> {
         let url = format!("{}{path_and_query}", self.base);
         let mut request = Request::builder()
             .method(method)
             .uri(&url)
-            .header(header::ACCEPT, "application/json")
+            .header(header::ACCEPT, accept)
             .header(header::USER_AGENT, self.user_agent.clone());
         if let Some(bearer) = &self.bearer {
             request = request.header(header::AUTHORIZATION, bearer.clone());
@@ -455,14 +522,14 @@ impl ApiClient {
                     reason: error_chain(&e),
                 })?;
             let code = response.status();
-            let body = Limited::new(response.into_body(), self.max_response_bytes)
+            let body = Limited::new(response.into_body(), max_bytes)
                 .collect()
                 .await
                 .map_err(|e| {
                     if e.is::<http_body_util::LengthLimitError>() {
                         ApiError::ResponseTooLarge {
                             url: url.clone(),
-                            limit: self.max_response_bytes,
+                            limit: max_bytes,
                         }
                     } else {
                         ApiError::Connect {
@@ -481,14 +548,7 @@ impl ApiClient {
                     url: url.clone(),
                     after: limit,
                 })??;
-        if code.is_success() {
-            return serde_json::from_slice(&body).map_err(|source| ApiError::Decode {
-                url,
-                what,
-                source,
-            });
-        }
-        Err(refusal(url, code.as_u16(), &body))
+        Ok((url, code, body))
     }
 }
 

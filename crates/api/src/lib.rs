@@ -42,13 +42,16 @@ mod timestamp;
 pub use client::{ApiClient, ApiClientConfig, ClientCredential};
 pub use duration::GoDuration;
 pub use error::ApiError;
-pub use jitgate_ids::{GrantId, IdError, RequestId};
+pub use jitgate_ids::{GrantId, IdError, RequestId, SessionId};
 pub use model::{
     AccessRequest, AccessRequestList, ApprovalPreview, ApprovalRecord, ApproveBody, AuthMethod,
     BreakGlassTerms, CancelBody, CertificatePolicy, CertificateRequest, CertificateResponse,
     CreateAccessRequest, DenyBody, Grant, GrantList, GrantState, OidcSettings, Profile,
-    ProfileList, RequestState, ReviewBody, RevokeBody, ServerConfig, WhoAmI,
+    ProfileList, RecordedSession, RecordedSessionList, RequestState, ReviewBody, RevokeBody,
+    ServerConfig, WhoAmI,
 };
-pub use paths::{GrantQuery, GrantScope, RequestQuery, RequestScope, WaitQuery};
+pub use paths::{
+    GrantQuery, GrantScope, RequestQuery, RequestScope, SessionQuery, SessionScope, WaitQuery,
+};
 pub use status::Status;
 pub use timestamp::Timestamp;

@@ -8,6 +8,11 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
 /// a few thousand requests).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Largest recording the API serves and [`ApiClient`](crate::ApiClient) reads, in bytes: four
+/// times the gateway's default recording cap. A larger one (the cap was raised) is played on
+/// the gateway's machine with `jitgate recording play`.
+pub const MAX_RECORDING_BYTES: usize = 64 * 1024 * 1024;
+
 /// Largest CSR (PEM) accepted, in bytes; the same limit as the jitgate CA's.
 pub const MAX_CSR_PEM_BYTES: usize = 16 * 1024;
 

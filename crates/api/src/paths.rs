@@ -9,7 +9,7 @@ use std::time::Duration;
 use percent_encoding::percent_decode_str;
 
 use crate::limits::{DEFAULT_WAIT, MAX_LIST_ITEMS, MAX_QUERY_BYTES, MAX_WAIT};
-use crate::{ApiError, GoDuration, GrantId, GrantState, RequestId, RequestState};
+use crate::{ApiError, GoDuration, GrantId, GrantState, RequestId, RequestState, SessionId};
 
 /// Every API path starts with this; no Kubernetes path does.
 pub const PREFIX: &str = "/jitgate/v1";
@@ -25,6 +25,8 @@ pub const PROFILES: &str = "/jitgate/v1/profiles";
 pub const REQUESTS: &str = "/jitgate/v1/requests";
 /// `GET` lists ([`GrantQuery`]).
 pub const GRANTS: &str = "/jitgate/v1/grants";
+/// `GET` lists recorded sessions ([`SessionQuery`]).
+pub const SESSIONS: &str = "/jitgate/v1/sessions";
 
 /// `/jitgate/v1/requests/{id}`.
 #[must_use]
@@ -36,6 +38,12 @@ pub fn request(id: &RequestId) -> String {
 #[must_use]
 pub fn request_action(id: &RequestId, action: RequestAction) -> String {
     format!("{REQUESTS}/{id}/{}", action.as_str())
+}
+
+/// `/jitgate/v1/sessions/{id}/recording`: the session's recording, asciicast v2.
+#[must_use]
+pub fn session_recording(id: &SessionId) -> String {
+    format!("{SESSIONS}/{id}/recording")
 }
 
 /// `/jitgate/v1/grants/{id}/{action}`.
@@ -122,6 +130,10 @@ pub enum ApiRoute {
     ListGrants,
     /// `POST /jitgate/v1/grants/{id}/{revoke|review}`.
     ActOnGrant(GrantId, GrantAction),
+    /// `GET /jitgate/v1/sessions`.
+    ListSessions,
+    /// `GET /jitgate/v1/sessions/{id}/recording`.
+    GetRecording(SessionId),
 }
 
 /// Why a request under [`PREFIX`] matches no endpoint.
@@ -192,6 +204,12 @@ impl ApiRoute {
                 };
                 let id = GrantId::parse(id).map_err(|e| RouteMismatch::InvalidId(e.to_string()))?;
                 only(&["POST"], Self::ActOnGrant(id, action))
+            }
+            ["sessions"] => only(&["GET"], Self::ListSessions),
+            ["sessions", id, "recording"] => {
+                let id =
+                    SessionId::parse(id).map_err(|e| RouteMismatch::InvalidId(e.to_string()))?;
+                only(&["GET"], Self::GetRecording(id))
             }
             _ => Err(NotFound),
         }
@@ -474,6 +492,48 @@ impl GrantQuery {
     }
 }
 
+/// Whose recorded sessions to list: the same two scopes as grants.
+pub type SessionScope = GrantScope;
+
+/// `GET /jitgate/v1/sessions?scope=mine|all&limit=50`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionQuery {
+    /// Whose sessions (default `mine`; `all` is for approvers, auditors and admins).
+    pub scope: SessionScope,
+    /// At most this many, newest first; capped like [`RequestQuery::limit`].
+    pub limit: Option<u32>,
+}
+
+impl SessionQuery {
+    /// The query string, without `?`.
+    #[must_use]
+    pub fn to_query(&self) -> String {
+        let mut pairs = vec![("scope", self.scope.as_str().to_owned())];
+        if let Some(limit) = self.limit {
+            pairs.push(("limit", limit.to_string()));
+        }
+        join_query(&pairs)
+    }
+
+    /// Parses a query string (without `?`), as the server does.
+    pub fn parse(query: &str) -> Result<Self, ApiError> {
+        let mut parsed = Self::default();
+        for (key, value) in query_pairs(query, &["scope", "limit"])? {
+            match key {
+                "scope" => parsed.scope = value.parse()?,
+                _ => parsed.limit = Some(parse_limit(&value)?),
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// The number of items to return: `limit` capped, or the cap.
+    #[must_use]
+    pub fn effective_limit(&self) -> u32 {
+        self.limit.map_or(MAX_LIST_ITEMS, |l| l.min(MAX_LIST_ITEMS))
+    }
+}
+
 /// `GET /jitgate/v1/requests/{id}?waitFor=active&timeout=30s`: answer when the request is in
 /// `waitFor` or a terminal state, or when `timeout` has passed — whichever comes first — with
 /// the request as it then is (200 in every case; the caller looks at `state`).
@@ -657,6 +717,32 @@ mod tests {
                 Ok(ApiRoute::ActOnGrant(gid, GrantAction::Review)),
             ),
             (
+                "sessions",
+                "GET",
+                "/jitgate/v1/sessions",
+                Ok(ApiRoute::ListSessions),
+            ),
+            (
+                "recording",
+                "GET",
+                "/jitgate/v1/sessions/s-0123abcd/recording",
+                Ok(ApiRoute::GetRecording(
+                    SessionId::parse("s-0123abcd").unwrap(),
+                )),
+            ),
+            (
+                "recording by DELETE",
+                "DELETE",
+                "/jitgate/v1/sessions/s-0123abcd/recording",
+                Err(RouteMismatch::MethodNotAllowed { allow: &["GET"] }),
+            ),
+            (
+                "session without what",
+                "GET",
+                "/jitgate/v1/sessions/s-0123abcd",
+                Err(RouteMismatch::NotFound),
+            ),
+            (
                 "trailing slash",
                 "GET",
                 "/jitgate/v1/whoami/",
@@ -698,6 +784,33 @@ mod tests {
             ApiRoute::match_request("POST", "/jitgate/v1/grants/r-0123abcd/revoke"),
             Err(RouteMismatch::InvalidId(_))
         ));
+        for traversal in ["..", "s-../../x", "s-0123abcd.cast", "s-0123abcd%2F"] {
+            assert!(
+                ApiRoute::match_request(
+                    "GET",
+                    &format!("/jitgate/v1/sessions/{traversal}/recording")
+                )
+                .is_err(),
+                "{traversal}"
+            );
+        }
+    }
+
+    #[test]
+    fn session_queries_round_trip() {
+        let q = SessionQuery {
+            scope: SessionScope::All,
+            limit: Some(20),
+        };
+        assert_eq!(q.to_query(), "scope=all&limit=20");
+        assert_eq!(SessionQuery::parse(&q.to_query()).unwrap(), q);
+        assert_eq!(SessionQuery::parse("").unwrap(), SessionQuery::default());
+        assert!(SessionQuery::parse("state=active").is_err());
+        assert!(SessionQuery::parse("scope=everyone").is_err());
+        assert_eq!(
+            SessionQuery::parse("limit=9999").unwrap().effective_limit(),
+            MAX_LIST_ITEMS
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use jitgate_api::{
     AccessRequest, AccessRequestList, ApprovalPreview, ApprovalRecord, ApproveBody, AuthMethod,
     BreakGlassTerms, CancelBody, CertificatePolicy, CertificateRequest, CertificateResponse,
     CreateAccessRequest, DenyBody, GoDuration, Grant, GrantId, GrantList, GrantState, OidcSettings,
-    Profile, ProfileList, RequestId, RequestState, ReviewBody, RevokeBody, ServerConfig, Status,
-    Timestamp, WhoAmI,
+    Profile, ProfileList, RecordedSession, RecordedSessionList, RequestId, RequestState,
+    ReviewBody, RevokeBody, ServerConfig, SessionId, Status, Timestamp, WhoAmI,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -176,6 +176,8 @@ fn every_endpoint_is_documented_with_its_methods_and_nothing_else() {
         ("/jitgate/v1/grants", vec!["GET"]),
         ("/jitgate/v1/grants/{id}/revoke", vec!["POST"]),
         ("/jitgate/v1/grants/{id}/review", vec!["POST"]),
+        ("/jitgate/v1/sessions", vec!["GET"]),
+        ("/jitgate/v1/sessions/{id}/recording", vec!["GET"]),
     ];
     let mut want: Vec<(String, Vec<String>)> = expected
         .iter()
@@ -189,6 +191,8 @@ fn every_endpoint_is_documented_with_its_methods_and_nothing_else() {
     for (path, methods) in documented {
         let concrete = if path.starts_with("/jitgate/v1/grants/") {
             path.replace("{id}", "g-0123abcd")
+        } else if path.starts_with("/jitgate/v1/sessions/") {
+            path.replace("{id}", "s-0123abcd")
         } else {
             path.replace("{id}", "r-0123abcd")
         };
@@ -410,6 +414,32 @@ fn fully_and_minimally_populated_values_validate() {
         "GrantList",
         &GrantList {
             items: vec![full_grant()],
+        },
+    );
+    let full_session = RecordedSession {
+        id: SessionId::parse("s-0123abcd").unwrap(),
+        user: "alice".into(),
+        grant: Some(GrantId::parse("g-0123abcd").unwrap()),
+        namespace: "payments".into(),
+        pod: "api-0".into(),
+        container: Some("api".into()),
+        kind: "exec".into(),
+        command: "sh".into(),
+        tty: true,
+        started_at: ts("2026-05-01T03:17:02Z"),
+        bytes: 4096,
+    };
+    let minimal_session = RecordedSession {
+        grant: None,
+        container: None,
+        user: String::new(),
+        ..full_session.clone()
+    };
+    assert_valid_rust(
+        &doc,
+        "RecordedSessionList",
+        &RecordedSessionList {
+            items: vec![full_session, minimal_session],
         },
     );
     let policy = CertificatePolicy {

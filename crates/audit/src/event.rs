@@ -74,6 +74,9 @@ pub enum EventKind {
     /// The gateway loaded a new policy (or refused an invalid one).
     #[serde(rename = "policy.reload")]
     PolicyReload,
+    /// Someone replayed (downloaded) a session recording through the API, or was refused one.
+    #[serde(rename = "recording.read")]
+    RecordingRead,
 }
 
 impl EventKind {
@@ -100,6 +103,7 @@ impl EventKind {
             Self::GrantExpire => "grant.expire",
             Self::CertIssue => "cert.issue",
             Self::PolicyReload => "policy.reload",
+            Self::RecordingRead => "recording.read",
         }
     }
 }

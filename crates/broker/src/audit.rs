@@ -11,6 +11,7 @@
 use jitgate_audit::{AuditEvent, Decision, EventKind};
 use jitgate_notify::{DeliveryOutcome, DeliveryReport};
 use jitgate_store::{AccessRequestRecord, GrantRecord};
+use jitgate_wire::asciicast::SessionMeta;
 
 use crate::Caller;
 
@@ -20,6 +21,8 @@ pub const AUDIT_API_GROUP: &str = "jitgate.dev";
 pub const AUDIT_REQUESTS: &str = "accessrequests";
 /// The `resource` of lines about grants without a request.
 pub const AUDIT_GRANTS: &str = "grants";
+/// The `resource` of lines about recorded sessions (`name` is the session id).
+pub const AUDIT_SESSIONS: &str = "sessions";
 /// The `user` of lines about what jitgate did by itself (automatic approval, expiry).
 pub const SYSTEM_ACTOR: &str = "jitgate";
 
@@ -122,6 +125,37 @@ pub(crate) fn refusal_event(
     e.decision = Some(Decision::Deny);
     e.status = Some(status);
     e.reason = Some(why.to_owned());
+    e
+}
+
+/// A line about reading a session's recording: who read it (the caller), whose session it is,
+/// allowed or refused.
+pub(crate) fn recording_event(
+    caller: &Caller,
+    id: &str,
+    owner: Option<&SessionMeta>,
+    decision: Decision,
+    status: u16,
+    why: &str,
+) -> AuditEvent {
+    let mut e = base(EventKind::RecordingRead, "get", Actor::Caller(caller));
+    e.resource = Some(AUDIT_SESSIONS.to_owned());
+    e.name = Some(id.to_owned());
+    e.subresource = Some("recording".to_owned());
+    e.decision = Some(decision);
+    e.status = Some(status);
+    let whose = match owner {
+        Some(m) => {
+            e.namespace = Some(m.namespace.clone()).filter(|n| !n.is_empty());
+            e.grant = Some(m.grant.clone()).filter(|g| !g.is_empty());
+            format!(
+                " (the {} session of {} in {}/{}, grant {})",
+                m.kind, m.user, m.namespace, m.pod, m.grant
+            )
+        }
+        None => String::new(),
+    };
+    e.reason = Some(format!("{why}{whose}"));
     e
 }
 

@@ -68,6 +68,9 @@ pub struct BrokerConfig {
     pub store_poll: Duration,
     /// Reads namespace labels for profiles with a namespace selector.
     pub namespace_labels: Option<Arc<dyn NamespaceLabels>>,
+    /// The folder the gateway writes session recordings to (`<id>.cast`), served by
+    /// `GET /jitgate/v1/sessions`; without it the API has no recordings.
+    pub recordings: Option<PathBuf>,
 }
 
 impl fmt::Debug for BrokerConfig {
@@ -85,6 +88,7 @@ impl fmt::Debug for BrokerConfig {
             .field("expiry_sweep", &self.expiry_sweep)
             .field("store_poll", &self.store_poll)
             .field("namespace_labels", &self.namespace_labels)
+            .field("recordings", &self.recordings)
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +120,7 @@ impl BrokerConfig {
             expiry_sweep: DEFAULT_EXPIRY_SWEEP,
             store_poll: DEFAULT_STORE_POLL,
             namespace_labels: None,
+            recordings: None,
         }
     }
 }

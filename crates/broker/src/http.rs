@@ -21,7 +21,7 @@ use jitgate_api::paths::{
 };
 use jitgate_api::{
     ApproveBody, CancelBody, CertificateRequest, CreateAccessRequest, DenyBody, GrantQuery,
-    RequestQuery, ReviewBody, RevokeBody, Status, WaitQuery,
+    RequestQuery, ReviewBody, RevokeBody, SessionQuery, Status, WaitQuery,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -229,6 +229,24 @@ where
                 }
             };
             Ok(json(StatusCode::OK, &done))
+        }
+        ApiRoute::ListSessions => {
+            let query = SessionQuery::parse(query).map_err(|e| bad_query(&e))?;
+            Ok(json(
+                StatusCode::OK,
+                &broker.list_sessions(who(caller)?, &query).await?,
+            ))
+        }
+        ApiRoute::GetRecording(id) => {
+            let text = broker.recording(who(caller)?, &id).await?;
+            let mut response = Response::new(Full::new(text));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-asciicast"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(response)
         }
     }
 }

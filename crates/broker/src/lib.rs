@@ -65,9 +65,10 @@ mod notifications;
 mod oncall;
 mod profiles;
 mod requests;
+mod sessions;
 mod view;
 
-pub use audit::{AUDIT_API_GROUP, AUDIT_GRANTS, AUDIT_REQUESTS, SYSTEM_ACTOR};
+pub use audit::{AUDIT_API_GROUP, AUDIT_GRANTS, AUDIT_REQUESTS, AUDIT_SESSIONS, SYSTEM_ACTOR};
 pub use broker::Broker;
 pub use caller::{Caller, CallerMethod, MAX_CALLER_GROUPS, MAX_IDENTITY_NAME_LEN};
 pub use config::{

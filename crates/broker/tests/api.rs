@@ -1024,7 +1024,7 @@ async fn the_http_contract() {
             .contains("ids look like r-7f3a09c1")
     );
     let unknown = stack
-        .raw(bob.clone(), "GET", "/jitgate/v1/sessions", None, vec![])
+        .raw(bob.clone(), "GET", "/jitgate/v1/audit", None, vec![])
         .await;
     assert_eq!(unknown.status, 404);
     let scope = stack
@@ -1273,6 +1273,198 @@ async fn a_reloaded_policy_applies_to_the_next_request() {
         bob.create_request(&ask(Some(3 * 3600), "after")).await,
         422,
         "maximum of 2h",
+    );
+    stack.check_answers_against_openapi();
+}
+
+/// A recording as the gateway writes it: header (with its `jitgate` fields when `owner` is
+/// given) and a few events.
+fn write_recording(
+    stack: &Stack,
+    id: &str,
+    owner: Option<&str>,
+    started: i64,
+    said: &str,
+) -> Vec<u8> {
+    use jitgate_wire::asciicast::{EventCode, Header, SessionMeta, event_line};
+    let header = Header {
+        width: 80,
+        height: 24,
+        timestamp: started,
+        title: "a session".into(),
+        command: "sh".into(),
+        session: owner.map(|user| SessionMeta {
+            id: id.into(),
+            user: user.into(),
+            grant: "g-0000beef".into(),
+            namespace: "payments".into(),
+            pod: "api-0".into(),
+            container: Some("api".into()),
+            kind: "exec".into(),
+            tty: true,
+        }),
+    };
+    let text = header.to_line()
+        + &event_line(0.1, EventCode::Input, b"echo hi\r")
+        + &event_line(0.2, EventCode::Output, said.as_bytes());
+    std::fs::write(stack.recordings.join(format!("{id}.cast")), &text).unwrap();
+    text.into_bytes()
+}
+
+/// Recordings through the API: each person lists and replays their own; approvers, auditors
+/// and admins see everyone's, including a recording whose header names nobody; anyone else gets
+/// the same 404 as for an id that does not exist, and the attempt is audited; files that are
+/// not recordings are skipped; one above the API's limit is refused with where to play it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_are_for_their_user_and_for_those_who_see_everything() {
+    use jitgate_api::{SessionId, SessionQuery, SessionScope};
+    let stack = Stack::start().await;
+    let hers = write_recording(
+        &stack,
+        "s-0000a11c",
+        Some("alice"),
+        1_800_000_300,
+        "alice-was-here",
+    );
+    write_recording(
+        &stack,
+        "s-00000b0b",
+        Some("bob"),
+        1_800_000_200,
+        "bob-was-here",
+    );
+    let legacy = write_recording(&stack, "s-000001d0", None, 1_800_000_100, "nobody-named");
+    std::fs::write(stack.recordings.join("notes.txt"), "not a recording").unwrap();
+    std::fs::write(stack.recordings.join("s-bad.cast"), "{}").unwrap();
+    std::fs::write(stack.recordings.join("s-0000dead.cast"), "no header\n").unwrap();
+    let mine = SessionQuery::default();
+    let all = SessionQuery {
+        scope: SessionScope::All,
+        limit: None,
+    };
+
+    let alice = client(&stack, ALICE);
+    let listed = alice.list_sessions(&mine).await.unwrap();
+    let ids: Vec<&str> = listed.items.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["s-0000a11c"]);
+    let s = &listed.items[0];
+    assert_eq!(
+        (
+            s.user.as_str(),
+            s.namespace.as_str(),
+            s.pod.as_str(),
+            s.kind.as_str()
+        ),
+        ("alice", "payments", "api-0", "exec")
+    );
+    assert_eq!(
+        s.grant.as_ref().map(jitgate_api::GrantId::as_str),
+        Some("g-0000beef")
+    );
+    assert_eq!(s.bytes, hers.len() as u64);
+    assert_refused(
+        alice.list_sessions(&all).await,
+        403,
+        "scope=all lists everyone's",
+    );
+
+    for who in [IVY, CAROL] {
+        let listed = client(&stack, who).list_sessions(&all).await.unwrap();
+        let ids: Vec<&str> = listed.items.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["s-0000a11c", "s-00000b0b", "s-000001d0"],
+            "{}: newest first",
+            who.0
+        );
+    }
+    let limited = SessionQuery {
+        scope: SessionScope::All,
+        limit: Some(1),
+    };
+    assert_eq!(
+        client(&stack, IVY)
+            .list_sessions(&limited)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
+    let id = |s: &str| SessionId::parse(s).unwrap();
+    assert_eq!(alice.recording(&id("s-0000a11c")).await.unwrap(), hers);
+    assert_eq!(
+        client(&stack, IVY)
+            .recording(&id("s-000001d0"))
+            .await
+            .unwrap(),
+        legacy
+    );
+    for (who, session) in [
+        (ALICE, "s-00000b0b"),
+        (ALICE, "s-000001d0"),
+        (MALLORY, "s-0000a11c"),
+        (IVY, "s-0000ffff"),
+    ] {
+        assert_refused(
+            client(&stack, who).recording(&id(session)).await,
+            404,
+            &format!(
+                "there is no recording of session {session} that {} may see",
+                who.0
+            ),
+        );
+    }
+    let malformed = stack
+        .raw(
+            Who::Cert("alice", &["oncall-payments"]),
+            "GET",
+            "/jitgate/v1/sessions/s-../recording",
+            None,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(malformed.status, 400, "{}", malformed.json);
+
+    let read = stack
+        .audit_line("alice replaying her own session", |l| {
+            l["kind"] == "recording.read" && l["user"] == "alice" && l["decision"] == "allow"
+        })
+        .await;
+    assert_eq!(read["name"], "s-0000a11c");
+    assert_eq!(read["grant"], "g-0000beef");
+    let refused = stack
+        .audit_line("alice refused bob's session", |l| {
+            l["kind"] == "recording.read" && l["user"] == "alice" && l["decision"] == "deny"
+        })
+        .await;
+    assert_eq!(refused["name"], "s-00000b0b");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exec session of bob in payments/api-0"),
+        "{refused}"
+    );
+    // A refused read of a recording that does not exist is the gateway's request line only.
+    assert!(
+        !stack
+            .audit_lines()
+            .iter()
+            .any(|l| l["kind"] == "recording.read" && l["name"] == "s-0000ffff")
+    );
+
+    // Larger than the API serves (a raised cap): refused, saying where to play it.
+    let big = stack.recordings.join("s-0000b16b.cast");
+    write_recording(&stack, "s-0000b16b", Some("alice"), 1_800_000_400, "big");
+    let file = std::fs::OpenOptions::new().write(true).open(&big).unwrap();
+    file.set_len(jitgate_api::limits::MAX_RECORDING_BYTES as u64 + 1)
+        .unwrap();
+    assert_refused(
+        alice.recording(&id("s-0000b16b")).await,
+        422,
+        "jitgate recording play s-0000b16b",
     );
     stack.check_answers_against_openapi();
 }

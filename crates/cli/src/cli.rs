@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use jitgate_api::{GoDuration, GrantId, GrantState, RequestId, RequestState};
+use jitgate_api::{GoDuration, GrantId, GrantState, RequestId, RequestState, SessionId};
 
 use crate::output::OutputFormat;
 
@@ -79,6 +79,10 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// Review a break-glass grant after the fact.
     Review(ReviewArgs),
+    /// List recorded exec and attach sessions: yours, or everyone's with --all.
+    Sessions(SessionsArgs),
+    /// Replay a recorded session on this terminal, with its timing.
+    Play(PlayArgs),
 }
 
 /// `login`.
@@ -222,6 +226,40 @@ pub struct ReviewArgs {
     /// Your conclusion, for the audit log.
     #[arg(long)]
     pub comment: String,
+}
+
+/// `sessions`.
+#[derive(Debug, Clone, Args)]
+pub struct SessionsArgs {
+    /// Everyone's sessions (for approvers, auditors and admins).
+    #[arg(long)]
+    pub all: bool,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+}
+
+/// `play`.
+#[derive(Debug, Clone, Args)]
+pub struct PlayArgs {
+    /// The session, e.g. s-7f3a09c1 (kubectl jit sessions lists them).
+    pub id: SessionId,
+    /// Playback speed: 2 is twice as fast; 0 prints everything at once.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// The longest pause between two events, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub max_wait: f64,
+    /// Also print what was typed (stdin), marked ⟨…⟩, and how the session ended.
+    #[arg(long)]
+    pub input: bool,
+    /// Print the output exactly as recorded. Without it, escape sequences that reach beyond
+    /// the screen (window title, clipboard, terminal reports) are dropped: the pod wrote them.
+    #[arg(long)]
+    pub raw: bool,
+    /// Save the recording (asciicast v2, for asciinema play) to this file instead of playing it.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::time::Duration;
 use jitgate_api::{
     AccessRequest, AccessRequestList, ApiClient, ApiClientConfig, ApproveBody, CancelBody,
     CertificateRequest, ClientCredential, CreateAccessRequest, DenyBody, GoDuration, GrantQuery,
-    GrantScope, RequestQuery, RequestScope, RequestState, ReviewBody, RevokeBody, Timestamp,
-    WaitQuery,
+    GrantScope, RequestQuery, RequestScope, RequestState, ReviewBody, RevokeBody, SessionQuery,
+    SessionScope, Timestamp, WaitQuery,
 };
 use jitgate_ca::{ClientCsr, ClientIdentity};
 use rustls_pki_types::pem::PemObject as _;
@@ -19,14 +19,14 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::cache::{CachedCredential, CredentialCache, LoginPreferences, normalize_server};
 use crate::cli::{
     ApproveArgs, CancelArgs, Cli, Command, DenyArgs, GlobalArgs, GrantsArgs, KubeconfigArgs,
-    LoginArgs, LsArgs, RequestArgs, ReviewArgs, RevokeArgs,
+    LoginArgs, LsArgs, PlayArgs, RequestArgs, ReviewArgs, RevokeArgs, SessionsArgs,
 };
 use crate::exec_credential::{EXEC_INFO_ENV, ExecCredential, ExecInfo};
 use crate::kubeconfig::{self, KubeconfigEntry};
 use crate::login::OidcLogin;
 use crate::output::{
     OutputFormat, render_grant, render_grants, render_profiles, render_request, render_requests,
-    render_whoami, request_detail, safe, serialized, when,
+    render_sessions, render_whoami, request_detail, safe, serialized, when,
 };
 use crate::{CliError, browser};
 
@@ -67,6 +67,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Grants(args) => grants(g, &cache, &args, out).await,
         Command::Revoke(args) => revoke(g, &cache, &args, out).await,
         Command::Review(args) => review(g, &cache, &args, out).await,
+        Command::Sessions(args) => sessions(g, &cache, &args, out).await,
+        Command::Play(args) => play(g, &cache, &args, out).await,
     }
 }
 
@@ -829,6 +831,83 @@ async fn grants(
         OutputFormat::Table if list.items.is_empty() => write(out, "No grants\n"),
         OutputFormat::Table => write(out, &render_grants(&list.items, Timestamp::now())),
         format => write(out, &serialized(format, &list)?),
+    }
+}
+
+async fn sessions(
+    g: &GlobalArgs,
+    cache: &CredentialCache,
+    args: &SessionsArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let (client, _) = authenticated_client(g, cache).await?;
+    let query = SessionQuery {
+        scope: if args.all {
+            SessionScope::All
+        } else {
+            SessionScope::Mine
+        },
+        limit: Some(args.limit.max(1)),
+    };
+    let list = client.list_sessions(&query).await?;
+    match g.output {
+        OutputFormat::Table if list.items.is_empty() => write(out, "No recorded sessions\n"),
+        OutputFormat::Table => write(out, &render_sessions(&list.items, Timestamp::now())),
+        format => write(out, &serialized(format, &list)?),
+    }
+}
+
+async fn play(
+    g: &GlobalArgs,
+    cache: &CredentialCache,
+    args: &PlayArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    if !(args.speed.is_finite() && args.speed >= 0.0) {
+        return Err(CliError::Usage(format!(
+            "--speed must be 0 (no pauses) or more, not {}",
+            args.speed
+        )));
+    }
+    if args.max_wait.is_nan() || args.max_wait < 0.0 {
+        return Err(CliError::Usage(format!(
+            "--max-wait is seconds, 0 or more, not {}",
+            args.max_wait
+        )));
+    }
+    let (client, _) = authenticated_client(g, cache).await?;
+    let text = client.recording(&args.id).await?;
+    if let Some(path) = &args.save {
+        std::fs::write(path, &text).map_err(|e| CliError::io("write", path, e))?;
+        return write(
+            out,
+            &format!(
+                "Saved the recording of {} to {} ({} bytes); asciinema play {} replays it\n",
+                args.id,
+                path.display(),
+                text.len(),
+                path.display()
+            ),
+        );
+    }
+    let recording =
+        jitgate_wire::asciicast::parse(&String::from_utf8_lossy(&text)).map_err(|e| {
+            CliError::Usage(format!(
+                "the gateway sent a recording of {} that cannot be played ({e}); save it with \
+                 --save and look at it",
+                args.id
+            ))
+        })?;
+    let options = jitgate_wire::asciicast::PlayOptions {
+        speed: args.speed,
+        max_wait: Duration::try_from_secs_f64(args.max_wait).unwrap_or(Duration::MAX),
+        input: args.input,
+        raw: args.raw,
+    };
+    // Nothing else runs on this runtime while the recording plays: sleeping here is fine.
+    match jitgate_wire::asciicast::play(&recording, &mut &mut *out, options, std::thread::sleep) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| CliError::Output(e.to_string())),
     }
 }
 

@@ -8,7 +8,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use jitgate_api::{AccessRequest, Grant, Profile, RequestState, Timestamp, WhoAmI};
+use jitgate_api::{
+    AccessRequest, Grant, Profile, RecordedSession, RequestState, Timestamp, WhoAmI,
+};
 use serde::Serialize;
 
 use crate::CliError;
@@ -356,6 +358,34 @@ pub fn render_grants(items: &[Grant], now: Timestamp) -> String {
                 .map(ToString::to_string)
                 .unwrap_or_else(|| "-".to_owned()),
             shortened(&g.reason, 50),
+        ]);
+    }
+    table.render()
+}
+
+/// `kubectl jit sessions`.
+pub fn render_sessions(items: &[RecordedSession], now: Timestamp) -> String {
+    let mut table = Table::new(&[
+        "SESSION", "USER", "KIND", "WHERE", "COMMAND", "STARTED", "BYTES", "GRANT",
+    ]);
+    for s in items {
+        let container = s
+            .container
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        table.row(vec![
+            s.id.to_string(),
+            safe(&s.user),
+            safe(&s.kind),
+            safe(&format!("{}/{}{container}", s.namespace, s.pod)),
+            shortened(&s.command, 40),
+            relative(now, s.started_at),
+            s.bytes.to_string(),
+            s.grant
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "-".to_owned()),
         ]);
     }
     table.render()

@@ -3409,7 +3409,14 @@ fn sessions_are_recorded(env: &GatewayCase) -> CaseResult {
                 && header["command"] == "sh"
                 && header["title"]
                     .as_str()
-                    .is_some_and(|t| t.starts_with(&format!("{} in ", user.name))),
+                    .is_some_and(|t| t.starts_with(&format!("{} in ", user.name)))
+                && header["jitgate"]["user"] == user.name.as_str()
+                && header["jitgate"]["kind"] == "exec"
+                && header["jitgate"]["tty"] == true
+                && header["jitgate"]["pod"] == "sleeper"
+                && header["jitgate"]["session"]
+                    .as_str()
+                    .is_some_and(|id| tty.as_str() == format!("{id}.cast")),
             "{transport}: header of {tty}: {header}"
         );
         ensure!(

@@ -7,7 +7,9 @@
 //! - bob is not on call: he logs in (browser, code + PKCE), asks, and waits; he cannot approve
 //!   his own request; carol, a payments lead, approves it; his grant (1 minute) expires while
 //!   an exec is running, and the exec is cut with a message saying so.
-//! - every transition is in the hash-chained audit log.
+//! - the morning after, carol replays bob's recorded session through the API (`kubectl jit
+//!   sessions --all`, `kubectl jit play`); alice replays her own and is refused bob's.
+//! - every transition, and every replay, is in the hash-chained audit log.
 //!
 //! Needs the stack (`scripts/stack.sh up DIR`, `source DIR/jitgate/env`); `make test` runs it.
 
@@ -424,9 +426,89 @@ fn story() -> CaseResult {
         out.stderr_text().trim()
     );
 
+    // The morning after: carol, a payments lead, replays what bob did; bob lists his own
+    // sessions; alice replays hers, and bob's is not hers to replay.
+    let a = alice.email;
+    let bobs = json(
+        &world
+            .run_jit(&bob, &["sessions", "-o", "json"])?
+            .checked()?,
+    )?;
+    let items = bobs["items"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        !items.is_empty() && items.iter().all(|s| s["user"] == bob.email),
+        "bob's sessions are his own and include the cut exec: {bobs}"
+    );
+    let cut_session = items
+        .iter()
+        .find(|s| {
+            s["command"]
+                .as_str()
+                .is_some_and(|c| c.contains("sleep 600"))
+        })
+        .and_then(|s| s["id"].as_str())
+        .ok_or_else(|| format!("bob's cut exec is not among his sessions: {bobs}"))?
+        .to_owned();
+    let everyone = json(
+        &world
+            .run_jit(&carol, &["sessions", "--all", "-o", "json"])?
+            .checked()?,
+    )?;
+    let alices = everyone["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| {
+            s["user"] == a
+                && s["command"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("hello from"))
+        })
+        .and_then(|s| s["id"].as_str())
+        .ok_or_else(|| {
+            format!("carol's list of everyone's sessions lacks alice's exec: {everyone}")
+        })?
+        .to_owned();
+    let table = world.run_jit(&carol, &["sessions", "--all"])?.checked()?;
+    ensure!(
+        table
+            .stdout_text()
+            .lines()
+            .any(|l| l.contains(&cut_session) && l.contains(bob.email)),
+        "the sessions table does not show bob's {cut_session}: {table}"
+    );
+    let played = world
+        .run_jit(&carol, &["play", &cut_session, "--speed", "0", "--input"])?
+        .checked()?;
+    ensure!(
+        played.stdout_text().contains("started")
+            && played.stdout_text().contains("jitgate ended the session"),
+        "carol's replay of {cut_session} shows neither the output nor how it ended: {played}"
+    );
+    // alice replays her own exec, but bob's session is not hers to see (she approves nothing).
+    let own = world
+        .run_jit(&alice, &["play", &alices, "--speed", "0"])?
+        .checked()?;
+    ensure!(
+        own.stdout_text().contains("hello from"),
+        "alice replaying her own {alices}: {own}"
+    );
+    let refused = world.run_jit(&alice, &["play", &cut_session, "--speed", "0"])?;
+    ensure!(
+        !refused.success()
+            && refused
+                .stderr_text()
+                .contains(&format!("no recording of session {cut_session}")),
+        "alice replaying bob's session must be refused: {refused}"
+    );
+    eprintln!(
+        "carol replayed bob's {cut_session}; alice replayed her {alices} and was refused bob's"
+    );
+
     // The audit trail holds every transition (the last lines land just after kubectl exits).
-    let (a, b, c) = (alice.email, bob.email, carol.email);
-    let checks: [(&str, Pick); 7] = [
+    let (b, c) = (bob.email, carol.email);
+    let (replayed, refused_replay) = (cut_session.clone(), cut_session.clone());
+    let checks: [(&str, Pick); 9] = [
         (
             "alice's access.request",
             Box::new(move |e| e["kind"] == "access.request" && e["user"] == a),
@@ -462,6 +544,24 @@ fn story() -> CaseResult {
                 e["kind"] == "stream.end"
                     && e["user"] == b
                     && e["reason"].as_str().is_some_and(|r| r.contains("expired"))
+            }),
+        ),
+        (
+            "carol replaying bob's session",
+            Box::new(move |e| {
+                e["kind"] == "recording.read"
+                    && e["user"] == c
+                    && e["name"] == replayed.as_str()
+                    && e["decision"] == "allow"
+            }),
+        ),
+        (
+            "alice refused bob's recording",
+            Box::new(move |e| {
+                e["kind"] == "recording.read"
+                    && e["user"] == a
+                    && e["name"] == refused_replay.as_str()
+                    && e["decision"] == "deny"
             }),
         ),
     ];

@@ -1296,6 +1296,14 @@ impl Gateway {
             if let Some(error) = &summary.error {
                 why.push_str(&format!("; {error}"));
             }
+            // The recording ends with how jitgate ended it (a command's own end is in its
+            // Status, recorded as it passed).
+            if let Some(r) = &cut_reason {
+                observers.0.mark(&format!(
+                    "jitgate ended the session ({}): {}",
+                    r.kind, r.message
+                ));
+            }
             match observers.0.finish() {
                 Ok(r) if r.bytes > 0 => why.push_str(&format!(
                     "; recorded to recordings/{recording_name} ({} bytes{})",

@@ -305,6 +305,7 @@ pub async fn start(
             );
         }
         config.auditor_groups = cfg.auditor_groups.clone();
+        config.recordings = Some(cfg.data_dir.join("recordings"));
         config.namespace_labels = Some(Arc::new(crate::upstream::ApiserverNamespaceLabels(
             upstream.clone(),
         )));

@@ -1,4 +1,5 @@
-//! The ids people type and read: access requests `r-7f3a09c1`, grants `g-7f3a09c1`.
+//! The ids people type and read: access requests `r-7f3a09c1`, grants `g-7f3a09c1`, sessions
+//! `s-7f3a09c1`.
 //!
 //! One definition for the store (which mints them), the API (which carries them in bodies and
 //! paths) and the gateway (which puts a grant id into `jitgate.dev/grant`). I/O-free: a new id is
@@ -127,6 +128,17 @@ id_type!(
     "a grant id",
     "g-7f3a09c1",
     "kubectl jit grants lists yours"
+);
+
+id_type!(
+    /// The id of a gateway session (one client connection and everything on it): `s-` and 8
+    /// lowercase hex digits, e.g. `s-7f3a09c1`. The gateway puts it into `jitgate.dev/session`;
+    /// an exec or attach session's recording is named after it.
+    SessionId,
+    "s-",
+    "a session id",
+    "s-7f3a09c1",
+    "kubectl jit sessions lists the recorded ones"
 );
 
 #[cfg(test)]

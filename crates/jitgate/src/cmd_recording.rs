@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use jitgate_wire::asciicast::{EventCode, parse};
+use jitgate_wire::asciicast::{PlayOptions, parse, play};
 
 /// Recording commands.
 #[derive(Debug, clap::Subcommand)]
@@ -31,6 +31,10 @@ pub enum RecordingCommand {
         /// Also print what was typed (stdin), marked `⟨…⟩`, and the markers (how it ended).
         #[arg(long)]
         input: bool,
+        /// Write the output exactly as recorded. Without it, escape sequences that reach
+        /// beyond the screen (window title, clipboard, terminal reports) are dropped.
+        #[arg(long)]
+        raw: bool,
         #[command(flatten)]
         dirs: crate::StateDirs,
     },
@@ -45,6 +49,7 @@ pub fn run(cmd: RecordingCommand) -> anyhow::Result<()> {
             speed,
             max_wait,
             input,
+            raw,
             dirs,
         } => {
             anyhow::ensure!(
@@ -52,7 +57,7 @@ pub fn run(cmd: RecordingCommand) -> anyhow::Result<()> {
                 "--speed must be 0 (no pauses) or more, not {speed}"
             );
             let path = resolve(&dirs.data_dir.join("recordings"), &recording);
-            play(&path, speed, max_wait.max(0.0), input)
+            play_file(&path, speed, max_wait.max(0.0), input, raw)
         }
     }
 }
@@ -128,11 +133,11 @@ fn quiet_on_closed_pipe(result: std::io::Result<()>) -> anyhow::Result<()> {
     }
 }
 
-fn play(path: &Path, speed: f64, max_wait: f64, input: bool) -> anyhow::Result<()> {
-    quiet_on_closed_pipe(replay(path, speed, max_wait, input))
+fn play_file(path: &Path, speed: f64, max_wait: f64, input: bool, raw: bool) -> anyhow::Result<()> {
+    quiet_on_closed_pipe(replay(path, speed, max_wait, input, raw))
 }
 
-fn replay(path: &Path, speed: f64, max_wait: f64, input: bool) -> std::io::Result<()> {
+fn replay(path: &Path, speed: f64, max_wait: f64, input: bool, raw: bool) -> std::io::Result<()> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         std::io::Error::new(
             e.kind(),
@@ -148,22 +153,16 @@ fn replay(path: &Path, speed: f64, max_wait: f64, input: bool) -> std::io::Resul
             format!("{}: {e}", path.display()),
         )
     })?;
-    let mut out = std::io::stdout().lock();
-    let mut last = 0.0_f64;
-    for (time, code, data) in &recording.events {
-        if speed > 0.0 {
-            let pause = ((time - last) / speed).clamp(0.0, max_wait);
-            out.flush()?;
-            std::thread::sleep(Duration::from_secs_f64(pause));
-        }
-        last = *time;
-        match code {
-            EventCode::Output | EventCode::Stderr => out.write_all(data.as_bytes())?,
-            EventCode::Input if input => write!(out, "⟨{}⟩", data.escape_debug())?,
-            EventCode::Marker if input => writeln!(out, "\n⟨{data}⟩")?,
-            _ => {}
-        }
-    }
-    out.flush()?;
-    Ok(())
+    let options = PlayOptions {
+        speed,
+        max_wait: Duration::try_from_secs_f64(max_wait).unwrap_or(Duration::MAX),
+        input,
+        raw,
+    };
+    play(
+        &recording,
+        &mut std::io::stdout().lock(),
+        options,
+        std::thread::sleep,
+    )
 }

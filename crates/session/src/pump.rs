@@ -85,6 +85,17 @@ pub enum SessionKind {
     Attach,
 }
 
+impl SessionKind {
+    /// The subresource: `exec` or `attach`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exec => "exec",
+            Self::Attach => "attach",
+        }
+    }
+}
+
 /// Sees every frame of a session in both directions, before it is passed on. The recorder and
 /// the exec guard are observers.
 pub trait Observer: Send {

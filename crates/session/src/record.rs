@@ -13,7 +13,7 @@ use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use jitgate_wire::asciicast::{EventCode, Header, event_line};
+use jitgate_wire::asciicast::{EventCode, Header, SessionMeta, event_line};
 use jitgate_wire::remotecommand::StreamType;
 
 use crate::{CutReason, ExecFrame, Observer, SessionInfo, Verdict};
@@ -62,6 +62,12 @@ impl Recorder {
     /// The file this recorder writes.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Adds a marker (`"m"`) at this moment, e.g. why jitgate ended the session; a recording
+    /// past its cap or not yet started takes none. A failed write shows in [`finish`](Self::finish).
+    pub fn mark(&mut self, note: &str) {
+        let _ = self.event(EventCode::Marker, note.as_bytes());
     }
 
     /// Writes what is buffered and says what the recording holds.
@@ -159,6 +165,16 @@ impl Observer for Recorder {
                 info.user, info.namespace, info.pod, info.grant, info.id
             ),
             command: info.command.join(" "),
+            session: Some(SessionMeta {
+                id: info.id.clone(),
+                user: info.user.clone(),
+                grant: info.grant.clone(),
+                namespace: info.namespace.clone(),
+                pod: info.pod.clone(),
+                container: info.container.clone(),
+                kind: info.kind.as_str().to_owned(),
+                tty: info.tty,
+            }),
         };
         self.write(&header.to_line())
     }

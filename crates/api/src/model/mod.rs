@@ -10,6 +10,7 @@ mod config;
 mod grant;
 mod profile;
 mod request;
+mod session;
 mod text;
 mod whoami;
 
@@ -21,4 +22,5 @@ pub use request::{
     AccessRequest, AccessRequestList, ApprovalRecord, ApproveBody, CancelBody, CreateAccessRequest,
     DenyBody, RequestState,
 };
+pub use session::{RecordedSession, RecordedSessionList};
 pub use whoami::{AuthMethod, WhoAmI};

@@ -49,6 +49,9 @@ pub struct Exchange {
     pub method: String,
     pub path: String,
     pub status: u16,
+    /// The `Content-Type` answered.
+    pub content_type: String,
+    /// The body as JSON (`Null` when it is not JSON).
     pub body: Value,
 }
 
@@ -85,6 +88,8 @@ pub struct Stack {
     pub policy: Arc<ArcSwap<Policy>>,
     pub db_path: PathBuf,
     pub audit_path: PathBuf,
+    /// Where the broker reads session recordings (the gateway writes them there).
+    pub recordings: PathBuf,
     pub clock: Arc<ManualClock>,
     pub ca: Arc<CertificateAuthority>,
     pub url: String,
@@ -163,6 +168,9 @@ impl Stack {
         config.admin_groups = vec!["security".into()];
         config.auditor_groups = vec!["auditors".into()];
         config.web_url = Some("https://jitgate.example.com".into());
+        let recordings = dir.path().join("data/recordings");
+        std::fs::create_dir_all(&recordings).unwrap();
+        config.recordings = Some(recordings.clone());
         config.expiry_sweep = Duration::from_millis(100);
         let policy = Arc::new(ArcSwap::from_pointee(policy));
         let broker = Broker::start(BrokerParts {
@@ -185,6 +193,7 @@ impl Stack {
             policy,
             db_path,
             audit_path,
+            recordings,
             clock,
             ca,
             url,
@@ -354,7 +363,11 @@ impl Stack {
         let exchanges = self.exchanges.lock().unwrap().clone();
         let mut errors = Vec::new();
         for x in &exchanges {
-            errors.extend(doc.check(&x.method, &x.path, x.status, &x.body));
+            if x.content_type == "application/json" {
+                errors.extend(doc.check(&x.method, &x.path, x.status, &x.body));
+            } else {
+                errors.extend(doc.check_media(&x.method, &x.path, x.status, &x.content_type));
+            }
         }
         assert!(
             errors.is_empty(),
@@ -495,6 +508,12 @@ async fn serve(
                             method,
                             path,
                             status: parts.status.as_u16(),
+                            content_type: parts
+                                .headers
+                                .get(http::header::CONTENT_TYPE)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned(),
                             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
                         });
                         Ok::<_, Infallible>(http::Response::from_parts(parts, Full::new(bytes)))

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use jitgate_api::{GoDuration, GrantId, RequestId, Timestamp};
+use jitgate_api::{GoDuration, GrantId, RequestId, SessionId, Timestamp};
 use serde_json::{Value, json};
 
 /// Codes the description gives every endpoint: 405 from the router, 413 and 415 for bodies,
@@ -98,6 +98,30 @@ impl OpenApi {
         errors
     }
 
+    /// Mismatches of an answer that is not JSON: its path, method and status are documented
+    /// with `content_type` as the response's media type.
+    pub fn check_media(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        status: u16,
+        content_type: &str,
+    ) -> Vec<String> {
+        let at = format!("{method} {path_and_query} → {status} ({content_type})");
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let Some(template) = self.template(path) else {
+            return vec![format!("{at}: undocumented path")];
+        };
+        let response =
+            &self.doc["paths"][&template][method.to_lowercase()]["responses"][status.to_string()];
+        if response["content"][content_type].is_null() {
+            return vec![format!(
+                "{at}: {method} {template} documents no {content_type} answer for {status}"
+            )];
+        }
+        Vec::new()
+    }
+
     fn value(&self, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
         if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
             let name = reference.trim_start_matches("#/components/schemas/");
@@ -107,6 +131,7 @@ impl OpenApi {
                 let problem = match name {
                     "RequestId" => RequestId::parse(text).err().map(|e| e.to_string()),
                     "GrantId" => GrantId::parse(text).err().map(|e| e.to_string()),
+                    "SessionId" => SessionId::parse(text).err().map(|e| e.to_string()),
                     "Timestamp" => Timestamp::parse(text).err().map(|e| e.to_string()),
                     "Duration" => GoDuration::parse(text).err().map(|e| e.to_string()),
                     _ => None,
