@@ -297,6 +297,25 @@ impl Broker {
                 .iter()
                 .any(|p| caller.in_any(&profile_approvers(policy, &p.name)))
     }
+
+    /// The refusal of a `scope=all` listing of everyone's `what` by someone who may not see
+    /// everything ([`Broker::may_see_all`]); `instead` is the scope to use.
+    pub(crate) fn check_may_list_all(
+        &self,
+        policy: &Policy,
+        caller: &Caller,
+        what: &str,
+        instead: &str,
+    ) -> Result<(), BrokerError> {
+        if self.may_see_all(policy, caller) {
+            return Ok(());
+        }
+        Err(BrokerError::forbidden(format!(
+            "scope=all lists everyone's {what} and is for approvers, auditors and admins; {} is \
+             none of them: use {instead}",
+            caller.user
+        )))
+    }
 }
 
 /// The approver groups of `profile` in `policy` (none for an unknown profile).

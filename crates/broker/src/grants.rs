@@ -229,13 +229,9 @@ impl Broker {
         let policy = self.policy.load_full();
         let user = match query.scope {
             GrantScope::Mine => Some(caller.user.clone()),
-            GrantScope::All if self.may_see_all(&policy, caller) => None,
             GrantScope::All => {
-                return Err(BrokerError::forbidden(format!(
-                    "scope=all lists everyone's grants and is for approvers, auditors and \
-                     admins; {} is none of them: use scope=mine",
-                    caller.user
-                )));
+                self.check_may_list_all(&policy, caller, "grants", "scope=mine")?;
+                None
             }
         };
         let records = self

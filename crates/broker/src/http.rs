@@ -239,14 +239,10 @@ where
         }
         ApiRoute::GetRecording(id) => {
             let text = broker.recording(who(caller)?, &id).await?;
-            let mut response = Response::new(Full::new(text));
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x-asciicast"),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(response)
+            Ok(with_common_headers(
+                Response::new(Full::new(text)),
+                "application/x-asciicast",
+            ))
         }
     }
 }
@@ -324,12 +320,12 @@ where
     })
 }
 
-fn with_common_headers(mut response: Response<ResponseBody>) -> Response<ResponseBody> {
+fn with_common_headers(
+    mut response: Response<ResponseBody>,
+    content_type: &'static str,
+) -> Response<ResponseBody> {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -339,7 +335,7 @@ fn json<T: Serialize>(code: StatusCode, value: &T) -> Response<ResponseBody> {
         Ok(bytes) => {
             let mut response = Response::new(Full::new(Bytes::from(bytes)));
             *response.status_mut() = code;
-            with_common_headers(response)
+            with_common_headers(response, "application/json")
         }
         Err(e) => failure(&Failure::new(
             500,
@@ -353,7 +349,7 @@ fn failure(f: &Failure) -> Response<ResponseBody> {
     let mut response = Response::new(Full::new(Bytes::from(status.to_json())));
     *response.status_mut() =
         StatusCode::from_u16(f.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = with_common_headers(response);
+    let mut response = with_common_headers(response, "application/json");
     let headers = response.headers_mut();
     if f.code == 401 {
         headers.insert(

@@ -834,13 +834,12 @@ impl Broker {
                 }
             }
             RequestScope::All => {
-                if !self.may_see_all(&policy, caller) {
-                    return Err(BrokerError::forbidden(format!(
-                        "scope=all lists everyone's requests and is for approvers, auditors and \
-                         admins; {} is none of them: use scope=mine or scope=approvable",
-                        caller.user
-                    )));
-                }
+                self.check_may_list_all(
+                    &policy,
+                    caller,
+                    "requests",
+                    "scope=mine or scope=approvable",
+                )?;
                 self.store
                     .list_requests(&RequestFilter {
                         states,

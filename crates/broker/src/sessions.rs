@@ -9,8 +9,8 @@
 //! like requests and grants, so ids cannot be probed; every read, and every refused read of a
 //! recording that exists, is an audit line (`recording.read`).
 
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::io::{Read as _, Seek as _};
+use std::path::Path;
 
 use bytes::Bytes;
 use jitgate_api::limits::MAX_RECORDING_BYTES;
@@ -48,17 +48,10 @@ impl Broker {
     ) -> Result<RecordedSessionList, BrokerError> {
         caller.check()?;
         let policy = self.policy.load_full();
-        let everyone = match query.scope {
-            SessionScope::Mine => false,
-            SessionScope::All if self.may_see_all(&policy, caller) => true,
-            SessionScope::All => {
-                return Err(BrokerError::forbidden(format!(
-                    "scope=all lists everyone's recorded sessions and is for approvers, auditors \
-                     and admins; {} is none of them: use scope=mine",
-                    caller.user
-                )));
-            }
-        };
+        let everyone = query.scope == SessionScope::All;
+        if everyone {
+            self.check_may_list_all(&policy, caller, "recorded sessions", "scope=mine")?;
+        }
         let Some(dir) = self.config.recordings.clone() else {
             return Ok(RecordedSessionList::default());
         };
@@ -208,8 +201,7 @@ fn scan(dir: &Path) -> Result<Vec<Found>, BrokerError> {
         else {
             continue;
         };
-        let path: PathBuf = entry.path();
-        let Ok(Some((header, bytes))) = read_header(&path) else {
+        let Ok(Some((header, bytes, _))) = open_recording(&entry.path()) else {
             continue;
         };
         found.push(Found { id, header, bytes });
@@ -217,33 +209,28 @@ fn scan(dir: &Path) -> Result<Vec<Found>, BrokerError> {
     Ok(found)
 }
 
-/// The header line and size of a recording; `None` when it is not a file or has no header.
-fn read_header(path: &Path) -> std::io::Result<Option<(Header, u64)>> {
-    let file = std::fs::File::open(path)?;
+/// A recording's header line, its size and the open file; `None` when it is not a file or has
+/// no header.
+fn open_recording(path: &Path) -> std::io::Result<Option<(Header, u64, std::fs::File)>> {
+    let mut file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Ok(None);
     }
     let mut head = Vec::new();
-    file.take(HEADER_READ_LIMIT).read_to_end(&mut head)?;
+    (&mut file).take(HEADER_READ_LIMIT).read_to_end(&mut head)?;
     let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
     let header = std::str::from_utf8(first)
         .ok()
         .and_then(|line| Header::parse(line).ok());
-    Ok(header.map(|h| (h, meta.len())))
+    Ok(header.map(|h| (h, meta.len(), file)))
 }
 
 /// A recording's header and, when it is within [`MAX_RECORDING_BYTES`], its text; `None` when
 /// there is no such recording (or what is there is not one).
 fn read_recording(path: &Path) -> Result<Option<(Header, Option<Bytes>)>, BrokerError> {
-    let failed = |e: &std::io::Error| {
-        BrokerError::internal(format!(
-            "reading the recording {} failed ({e}); the gateway's data folder must be readable \
-             by it",
-            path.display()
-        ))
-    };
-    let (header, size) = match read_header(path) {
+    let failed = |e: &std::io::Error| unreadable(path, e);
+    let (header, size, mut file) = match open_recording(path) {
         Ok(Some(found)) => found,
         Ok(None) => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -252,10 +239,11 @@ fn read_recording(path: &Path) -> Result<Option<(Header, Option<Bytes>)>, Broker
     if size > MAX_RECORDING_BYTES as u64 {
         return Ok(Some((header, None)));
     }
+    // From the start again on the same file; a live session's recording may have grown.
     let mut text = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| {
-            f.take(MAX_RECORDING_BYTES as u64 + 1)
+    file.seek(std::io::SeekFrom::Start(0))
+        .and_then(|_| {
+            file.take(MAX_RECORDING_BYTES as u64 + 1)
                 .read_to_end(&mut text)
         })
         .map_err(|e| failed(&e))?;

@@ -2,12 +2,12 @@
 //! file per exec or attach session, in DATA_DIR/recordings). `asciinema play FILE` plays them
 //! too.
 
-use std::io::Write as _;
+use std::io::{BufRead as _, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use jitgate_wire::asciicast::{PlayOptions, parse, play};
+use jitgate_wire::asciicast::{Header, PlayOptions, parse, play};
 
 /// Recording commands.
 #[derive(Debug, clap::Subcommand)]
@@ -90,14 +90,15 @@ fn list(dir: &Path) -> anyhow::Result<()> {
             continue;
         }
         let size = entry.metadata()?.len();
-        let first = std::fs::read_to_string(&path)
+        // Only the header line is read, not a recording of up to its cap.
+        let mut first = String::new();
+        let header = std::fs::File::open(&path)
+            .and_then(|f| std::io::BufReader::new(f.take(64 * 1024)).read_line(&mut first))
             .ok()
-            .and_then(|t| t.lines().next().map(str::to_owned))
-            .unwrap_or_default();
-        let head: serde_json::Value = serde_json::from_str(&first).unwrap_or_default();
-        let started = head["timestamp"]
-            .as_i64()
-            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+            .and_then(|_| Header::parse(first.trim_end()).ok());
+        let started = header
+            .as_ref()
+            .and_then(|h| time::OffsetDateTime::from_unix_timestamp(h.timestamp).ok())
             .and_then(|t| {
                 t.format(&time::format_description::well_known::Rfc3339)
                     .ok()
@@ -109,8 +110,10 @@ fn list(dir: &Path) -> anyhow::Result<()> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             size,
-            head["title"].as_str().unwrap_or("(no header)").to_owned(),
-            head["command"].as_str().unwrap_or_default().to_owned(),
+            header
+                .as_ref()
+                .map_or_else(|| "(no header)".to_owned(), |h| h.title.clone()),
+            header.map(|h| h.command).unwrap_or_default(),
         ));
     }
     rows.sort();
